@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers (ARCHITECTURE.md §3). Integration and e2e share one real control plane per
-// run and real network namespaces, so their files run one at a time.
+// Three tiers (ARCHITECTURE.md §3).
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // Integration and e2e files share one control plane and one lab; with 2 cores,
+    // running files one at a time costs little and keeps them from racing.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -18,7 +20,6 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['./test/support/control-plane-setup.ts'],
-          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 600_000,
         },
@@ -29,7 +30,6 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           exclude: ['test/e2e/kind/**'],
           globalSetup: ['./test/support/lab-setup.ts'],
-          fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 900_000,
         },
