@@ -48,7 +48,12 @@ export interface Binaries {
   kubectl: string;
 }
 
-const repoRoot = (): string => resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root, whether this runs from source (lab/) or compiled (dist/lab/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4 && !existsSync(join(dir, 'lab', 'bin', 'build-control-plane.sh')); i++) dir = resolve(dir, '..');
+  return dir;
+}
 
 /** Builds (cold, minutes) or finds (warm, instant) the pinned binaries. */
 export async function ensureBinaries(): Promise<Binaries> {

@@ -18,7 +18,12 @@ export default async function setup(project: TestProject) {
   if (!refuseOrWarn('integration', missing({ go: true, commands: ['openssl'] }))) return;
   const started = Date.now();
   const cp = await startControlPlane({ authorization: 'RBAC' });
-  await applyCrdsFrom(cp.kubeconfigPath);
+  try {
+    await applyCrdsFrom(cp.kubeconfigPath);
+  } catch (err) {
+    await cp.stop();
+    throw err;
+  }
   process.stderr.write(`control plane ${cp.server} ready in ${Date.now() - started} ms (dir ${cp.dir})\n`);
   project.provide('kubeconfig', cp.kubeconfigPath);
   project.provide('controlPlaneDir', cp.dir);

@@ -1,22 +1,27 @@
-import type { Reporter, TestModule } from 'vitest/node';
+import type { RunnerTestFile, RunnerTask } from 'vitest';
+import type { Reporter } from 'vitest/node';
 
-// CI reads one plain closing line, `N passed, N failed`. Skipped tests are counted too, so
-// a tier that skipped is visible (and under CI=true a skip is turned into a failure by the
-// tier's own setup, never hidden here).
+// CI reads one plain closing line, `N passed, N failed`. It is printed from onFinished,
+// after the default reporter's summary, so it is the run's last line. Skipped tests are
+// counted too, so a tier that skipped is visible (under CI=true a tier's own setup turns
+// a missing prerequisite into a failure; nothing is hidden here).
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
-    let passed = 0;
-    let failed = unhandledErrors.length;
-    let skipped = 0;
-    for (const mod of testModules) {
-      if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed++;
-      for (const t of mod.children.allTests()) {
-        const s = t.result().state;
-        if (s === 'passed') passed++;
-        else if (s === 'failed') failed++;
-        else skipped++;
+  onFinished(files: RunnerTestFile[] = [], errors: unknown[] = []): void {
+    const counts = { passed: 0, failed: errors.length, skipped: 0 };
+    const visit = (t: RunnerTask): void => {
+      if (t.type === 'suite') {
+        // A file or suite that failed outside any test (setup, import) is a failure too.
+        if (t.result?.state === 'fail' && t.tasks.every((c) => c.result?.state !== 'fail')) counts.failed++;
+        for (const c of t.tasks) visit(c);
+        return;
       }
-    }
-    process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+      const s = t.result?.state;
+      if (s === 'pass') counts.passed++;
+      else if (s === 'fail') counts.failed++;
+      else counts.skipped++;
+    };
+    for (const f of files) visit(f);
+    const skipped = counts.skipped ? `, ${counts.skipped} skipped` : '';
+    process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed${skipped}\n`);
   }
 }
