@@ -1,0 +1,275 @@
+// A list+watch cache for one resource. Handlers receive only KEYS ("ns/name" or "name"):
+// consumers are level-triggered and read the current object from the store when they work.
+//
+// Why our own loop instead of client-node's makeInformer/ListWatch (1.4.0): ListWatch stops
+// for good on any non-410 watch or list error (it only emits 'error' and never retries), can
+// start a new watch after stop() if a list was in flight, has no backoff, no hasSynced, and mixes
+// typed list items (Dates) with raw watch objects (strings). Here: list -> watch from the list's
+// resourceVersion -> rewatch from the last seen version when the server ends the stream ->
+// relist on 410 Expired or any error, with bounded exponential backoff; stop() cancels
+// everything in flight and leaves no timers.
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { type Clock, sleepUnlessAborted, systemClock } from './clock.js';
+import { classifyApiError, describeApiError, httpStatusOf, KubeError } from './errors.js';
+import { type Logger, silentLogger } from './log.js';
+import { ApiStatusError, getJson, type Query, type RawWatchEvent, watchStream } from './rest.js';
+
+export interface WatchEvent<T> {
+  type: RawWatchEvent['type'];
+  object: T;
+}
+
+/** The I/O an informer needs; restListerWatcher() talks to the API server, tests fake it. */
+export interface ListerWatcher<T> {
+  list(signal: AbortSignal): Promise<{ items: T[]; resourceVersion: string }>;
+  /** Resolves when the server ends the stream normally; rejects on errors (410 included). */
+  watch(resourceVersion: string, signal: AbortSignal, onEvent: (ev: WatchEvent<T>) => void): Promise<void>;
+}
+
+export interface RestListerWatcherOptions {
+  /** Collection path, e.g. /api/v1/services or /apis/heraldlb.io/v1beta1/ipaddresspools. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
+  watchTimeoutSeconds?: number;
+}
+
+export function restListerWatcher<T extends KubernetesObject>(
+  kc: KubeConfig,
+  opts: RestListerWatcherOptions,
+): ListerWatcher<T> {
+  const selectors: Query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
+  return {
+    async list(signal) {
+      const list = await getJson<{ items?: T[]; metadata?: { resourceVersion?: string } }>(
+        kc,
+        opts.path,
+        selectors,
+        signal,
+      );
+      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+    },
+    watch(resourceVersion, signal, onEvent) {
+      const query: Query = {
+        ...selectors,
+        resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: opts.watchTimeoutSeconds ?? 300,
+      };
+      return watchStream(kc, opts.path, query, signal, (ev) => onEvent(ev as unknown as WatchEvent<T>));
+    },
+  };
+}
+
+/** The store key of an object: "namespace/name", or "name" for cluster-scoped objects. */
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  const name = obj.metadata?.name ?? '';
+  return ns ? `${ns}/${name}` : name;
+}
+
+/** Splits a store key back into namespace ('' when cluster-scoped) and name. */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+export type KeyHandler = (key: string) => void;
+
+export interface InformerOptions<T> {
+  /** For logs and errors, e.g. "services". */
+  name: string;
+  listerWatcher: ListerWatcher<T>;
+  clock?: Clock;
+  logger?: Logger;
+  /** Every this many ms, every key is handed to the handlers again (0 = never). */
+  resyncPeriodMs?: number;
+  /** Bounded backoff between failed lists/watches. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+export class Informer<T extends KubernetesObject> {
+  private readonly opts: InformerOptions<T>;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  // store key -> latest object seen
+  private store = new Map<string, T>();
+  private readonly handlers = new Set<KeyHandler>();
+  private synced = false;
+  private syncWaiters: Array<() => void> = [];
+  private lastRV = '';
+  private abort?: AbortController;
+  private loop?: Promise<void>;
+
+  constructor(opts: InformerOptions<T>) {
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger();
+  }
+
+  /** Registers a key handler; returns a function that removes it. */
+  onChange(handler: KeyHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  keys(): string[] {
+    return [...this.store.keys()];
+  }
+
+  /** True once the first full list has been stored and announced to the handlers. */
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves true when synced, false if `signal` aborts (or the informer stops) first. */
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    if (this.synced) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onAbort = () => resolve(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.syncWaiters.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(this.synced);
+      });
+    });
+  }
+
+  lastSyncResourceVersion(): string {
+    return this.lastRV;
+  }
+
+  /** Hands every key in the store to the handlers (periodic safety net for missed work). */
+  resync(): void {
+    for (const key of this.store.keys()) this.notify(key);
+  }
+
+  start(signal: AbortSignal): void {
+    if (this.loop !== undefined)
+      throw new KubeError('ALREADY_STARTED', `informer ${this.opts.name} started twice`);
+    this.abort = new AbortController();
+    const inner = this.abort.signal;
+    const onOuter = () => this.abort?.abort(signal.reason);
+    if (signal.aborted) onOuter();
+    else signal.addEventListener('abort', onOuter, { once: true });
+    this.loop = Promise.all([this.listWatchLoop(inner), this.resyncLoop(inner)]).then(() => {
+      signal.removeEventListener('abort', onOuter);
+      for (const w of this.syncWaiters.splice(0)) w();
+    });
+  }
+
+  /** Stops the watch and timers; resolves once nothing is in flight. */
+  async stop(): Promise<void> {
+    this.abort?.abort(new KubeError('STOPPED', `informer ${this.opts.name} stopped`));
+    await this.loop;
+  }
+
+  private async listWatchLoop(signal: AbortSignal): Promise<void> {
+    const initial = this.opts.backoffInitialMs ?? 200;
+    const max = this.opts.backoffMaxMs ?? 30_000;
+    let failures = 0;
+    let rv = ''; // '' = relist before watching
+    while (!signal.aborted) {
+      let watchStarted = Number.POSITIVE_INFINITY;
+      try {
+        if (rv === '') rv = await this.relist(signal);
+        watchStarted = this.clock.now();
+        await this.opts.listerWatcher.watch(rv, signal, (ev) => {
+          rv = this.apply(ev) ?? rv;
+        });
+        if (signal.aborted) break;
+        // A watch that ends at once over and over (a flapping proxy) must not spin.
+        failures = this.clock.now() - watchStarted < 1000 ? failures + 1 : 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        // A watch that ran for a while was healthy: start the backoff over.
+        if (this.clock.now() - watchStarted >= 1000) failures = 0;
+        failures++;
+        const expired = httpStatusOf(err) === 410;
+        rv = '';
+        this.log[expired ? 'info' : 'warn'](
+          { informer: this.opts.name, err: describeApiError(err), class: classifyApiError(err), failures },
+          expired ? 'watch expired; relisting' : 'list/watch failed; relisting after backoff',
+        );
+        if (expired && failures === 1) continue; // routine compaction: relist at once
+      }
+      if (failures > 0) {
+        const delay = Math.min(max, initial * 2 ** Math.min(failures - 1, 30));
+        if (!(await sleepUnlessAborted(this.clock, delay, signal))) break;
+      }
+    }
+  }
+
+  // Replaces the store with a fresh list, announcing only keys that changed or vanished.
+  private async relist(signal: AbortSignal): Promise<string> {
+    const { items, resourceVersion } = await this.opts.listerWatcher.list(signal);
+    if (signal.aborted) throw signal.reason;
+    const next = new Map<string, T>();
+    for (const item of items) next.set(objectKey(item), item);
+    const changed: string[] = [];
+    for (const [key, obj] of next) {
+      if (this.store.get(key)?.metadata?.resourceVersion !== obj.metadata?.resourceVersion) changed.push(key);
+    }
+    for (const key of this.store.keys()) if (!next.has(key)) changed.push(key);
+    this.store = next;
+    this.lastRV = resourceVersion;
+    for (const key of changed) this.notify(key);
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+    return resourceVersion;
+  }
+
+  // Applies one watch event to the store; returns the resourceVersion to resume from.
+  private apply(ev: WatchEvent<T>): string | undefined {
+    if (ev.type === 'ERROR') {
+      const status = ev.object as unknown as { code?: number };
+      throw new ApiStatusError(status.code ?? 500, ev.object);
+    }
+    const rv = ev.object.metadata?.resourceVersion;
+    if (ev.type === 'BOOKMARK') {
+      if (rv) this.lastRV = rv;
+      return rv;
+    }
+    const key = objectKey(ev.object);
+    if (ev.type === 'DELETED') {
+      if (this.store.delete(key)) this.notify(key);
+    } else {
+      const old = this.store.get(key);
+      this.store.set(key, ev.object);
+      if (old?.metadata?.resourceVersion !== rv || rv === undefined) this.notify(key);
+    }
+    if (rv) this.lastRV = rv;
+    return rv;
+  }
+
+  private notify(key: string): void {
+    for (const h of this.handlers) {
+      try {
+        h(key);
+      } catch (err) {
+        // A handler bug must not break the cache; handlers are meant to only enqueue.
+        this.log.error({ informer: this.opts.name, key, err }, 'informer handler threw');
+      }
+    }
+  }
+
+  private async resyncLoop(signal: AbortSignal): Promise<void> {
+    const period = this.opts.resyncPeriodMs ?? 0;
+    if (period <= 0) return;
+    while (await sleepUnlessAborted(this.clock, period, signal)) {
+      if (this.synced) this.resync();
+    }
+  }
+}
