@@ -1,0 +1,112 @@
+/**
+ * Controller flags and environment -> Options. Pure: main.ts passes argv and env in.
+ * Every flag has an environment twin (HERALDLB_ + upper snake case), flags win.
+ */
+import { hostname } from 'node:os';
+
+export interface Options {
+  kubeconfig: string | undefined;
+  loadBalancerClass: string | undefined;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  identity: string;
+  metricsAddr: string;
+  resyncSchedule: string;
+  workers: number;
+  logLevel: string;
+}
+
+interface FlagSpec {
+  name: string;
+  env: string;
+  help: string;
+  kind: 'string' | 'bool' | 'int';
+  def: string;
+}
+
+const FLAGS: FlagSpec[] = [
+  { name: 'kubeconfig', env: 'KUBECONFIG', help: 'kubeconfig path; in-cluster config when empty', kind: 'string', def: '' },
+  {
+    name: 'load-balancer-class',
+    env: 'HERALDLB_LOAD_BALANCER_CLASS',
+    help: 'handle exactly Services of this spec.loadBalancerClass; empty = Services with no class',
+    kind: 'string',
+    def: '',
+  },
+  { name: 'leader-elect', env: 'HERALDLB_LEADER_ELECT', help: 'elect one active replica via a Lease', kind: 'bool', def: 'true' },
+  { name: 'lease-namespace', env: 'HERALDLB_LEASE_NAMESPACE', help: 'namespace of the Lease', kind: 'string', def: 'heraldlb-system' },
+  { name: 'lease-name', env: 'HERALDLB_LEASE_NAME', help: 'name of the Lease', kind: 'string', def: 'heraldlb-controller' },
+  { name: 'identity', env: 'HERALDLB_IDENTITY', help: 'this replica in the Lease; default hostname_pid', kind: 'string', def: '' },
+  {
+    name: 'metrics-addr',
+    env: 'HERALDLB_METRICS_ADDR',
+    help: 'host:port for /metrics, /healthz, /readyz; empty disables',
+    kind: 'string',
+    def: '0.0.0.0:7472',
+  },
+  {
+    name: 'resync-schedule',
+    env: 'HERALDLB_RESYNC_SCHEDULE',
+    help: 'cron expression of the full resync safety net',
+    kind: 'string',
+    def: '*/5 * * * *',
+  },
+  { name: 'workers', env: 'HERALDLB_WORKERS', help: 'concurrent reconciles (API writes)', kind: 'int', def: '8' },
+  { name: 'log-level', env: 'HERALDLB_LOG_LEVEL', help: 'trace|debug|info|warn|error', kind: 'string', def: 'info' },
+];
+
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+}
+
+export function helpText(): string {
+  const lines = FLAGS.map((f) => `  --${f.name.padEnd(22)} ${f.help} (env ${f.env}; default ${f.def || 'empty'})`);
+  return ['Usage: heraldlb-controller [flags]', '', ...lines, '  --help                   this text', ''].join('\n');
+}
+
+function convert(f: FlagSpec, raw: string): string | boolean | number {
+  if (f.kind === 'bool') {
+    if (['true', '1', 'yes', ''].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    throw new UsageError(`--${f.name}: expected true or false, got "${raw}"`);
+  }
+  if (f.kind === 'int') {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--${f.name}: expected 1..256, got "${raw}"`);
+    return n;
+  }
+  return raw;
+}
+
+/** Returns 'help' when --help was asked for; throws UsageError on a bad flag. */
+export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Options | 'help' {
+  const raw = new Map<string, string>();
+  for (const f of FLAGS) raw.set(f.name, env[f.env] ?? f.def);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return 'help';
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const spec = m ? FLAGS.find((f) => f.name === m[1]) : undefined;
+    if (!m || !spec) throw new UsageError(`unknown argument "${arg}" (see --help)`);
+    let value = m[2];
+    if (value === undefined && spec.kind !== 'bool') {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`--${spec.name} needs a value`);
+    }
+    raw.set(spec.name, value ?? 'true');
+  }
+  const get = (name: string) => convert(FLAGS.find((f) => f.name === name) as FlagSpec, raw.get(name) ?? '');
+  return {
+    kubeconfig: (get('kubeconfig') as string) || undefined,
+    loadBalancerClass: (get('load-balancer-class') as string) || undefined,
+    leaderElect: get('leader-elect') as boolean,
+    leaseNamespace: get('lease-namespace') as string,
+    leaseName: get('lease-name') as string,
+    identity: (get('identity') as string) || `${hostname()}_${process.pid}`,
+    metricsAddr: get('metrics-addr') as string,
+    resyncSchedule: get('resync-schedule') as string,
+    workers: get('workers') as number,
+    logLevel: get('log-level') as string,
+  };
+}

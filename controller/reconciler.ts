@@ -1,0 +1,244 @@
+/**
+ * The controller's reconcile logic for one leadership term. Level-triggered: a key says
+ * only *what* to look at; the handler reads the current objects, asks the allocator,
+ * and writes only where the API differs from the answer. Its I/O (object caches, writes,
+ * Events, metrics, the queue) is injected, so the same code runs against a real API server
+ * in main.ts and against plain maps in unit tests.
+ *
+ * Queue keys: `svc/<ns>/<name>`, `pool/<name>`, and `pools` (re-read every pool).
+ */
+import type { V1Service } from '@kubernetes/client-node';
+import type { IPAddressPool, IPAddressPoolStatus } from '../api/crd-types.js';
+import type { Labels } from '../api/selectors.js';
+import { type AssignResult, Allocator } from './allocator.js';
+import { type PoolProblem, parsePools } from './pools.js';
+import { desiredStatus, parseService } from './service.js';
+import { poolStatus, releaseWrites, samePoolStatus, serviceWrites, type ServiceWrites } from './status.js';
+
+export interface Caches {
+  service(key: string): V1Service | undefined;
+  services(): V1Service[];
+  pools(): IPAddressPool[];
+  namespaceLabels(namespace: string): Labels;
+}
+
+export interface Writer {
+  patchServiceStatus(svc: V1Service, body: NonNullable<ServiceWrites['status']>): Promise<V1Service>;
+  patchServiceMetadata(svc: V1Service, body: NonNullable<ServiceWrites['metadata']>): Promise<V1Service>;
+  patchPoolStatus(pool: IPAddressPool, status: IPAddressPoolStatus): Promise<IPAddressPool>;
+}
+
+export type EventType = 'Normal' | 'Warning';
+export interface EventSink {
+  service(svc: V1Service, type: EventType, reason: string, message: string): void;
+  pool(pool: IPAddressPool, type: EventType, reason: string, message: string): void;
+}
+
+/** What the reconciler reports for metrics; main.ts turns it into Prometheus series. */
+export interface Observer {
+  allocationFailed(reason: string): void;
+  poolStats(pool: string, family: 'IPv4' | 'IPv6', size: bigint, inUse: bigint, available: bigint): void;
+  poolGone(pool: string): void;
+  outOfPool(keys: readonly string[]): void;
+}
+
+export interface Decision {
+  key: string;
+  action: string;
+  [field: string]: unknown;
+}
+
+export interface ReconcilerDeps {
+  caches: Caches;
+  writer: Writer;
+  events: EventSink;
+  observer: Observer;
+  enqueue(key: string, delayMs?: number): void;
+  /** One structured line per decision, with the Service key. */
+  decide(d: Decision): void;
+  now(): Date;
+  loadBalancerClass: string | undefined;
+}
+
+// Pool status is a summary: batch it instead of writing it after every single assignment.
+export const POOL_STATUS_DELAY_MS = 500;
+
+const rv = (o: { metadata?: { resourceVersion?: string } } | undefined): bigint => {
+  try {
+    return BigInt(o?.metadata?.resourceVersion ?? '0');
+  } catch {
+    return 0n;
+  }
+};
+
+// Our own writes land in the cache a moment later (via the watch); until then the object
+// returned by the write is the newest truth. Resource versions of one etcd only grow
+// (and Kubernetes 1.35 made comparing them supported), so the higher one wins.
+function newest<T extends { metadata?: { resourceVersion?: string } }>(a: T | undefined, b: T | undefined) {
+  if (!a) return b;
+  if (!b) return a;
+  return rv(b) > rv(a) ? b : a;
+}
+
+export class Reconciler {
+  private readonly allocator = new Allocator();
+  private problems: PoolProblem[] = [];
+  private poolNames = new Set<string>();
+  private readonly pending = new Set<string>(); // service keys waiting for space
+  private readonly lastFailure = new Map<string, string>(); // service key -> last failure reported
+  private readonly outOfPool = new Set<string>(); // keys holding an IP no pool covers (warned once)
+  private readonly written = new Map<string, V1Service>(); // service key -> object our last write returned
+  private readonly writtenPools = new Map<string, IPAddressPool>(); // pool name -> same, for pools
+
+  constructor(private readonly d: ReconcilerDeps) {}
+
+  /** Start of a term: pools first, then every assignment already in Service statuses, so
+   * nothing new is allocated before everything held is known. Returns the keys to queue. */
+  load(): string[] {
+    this.syncPools();
+    for (const svc of this.d.caches.services()) {
+      const m = parseService(svc, { loadBalancerClass: this.d.loadBalancerClass });
+      if ('ignored' in m || m.current.ips.length === 0) continue;
+      const r = this.allocator.restore(m);
+      for (const c of r.conflicts) {
+        this.d.events.service(svc, 'Warning', 'IPConflict', `${c.ip} is also held by ${c.with.join(', ')}`);
+      }
+    }
+    return [...this.d.caches.services().map((s) => `svc/${s.metadata?.namespace}/${s.metadata?.name}`), 'pools'];
+  }
+
+  async handle(key: string): Promise<void> {
+    if (key === 'pools') return this.onPoolsChanged();
+    if (key.startsWith('pool/')) return this.reconcilePool(key.slice(5));
+    if (key.startsWith('svc/')) return this.reconcileService(key.slice(4));
+  }
+
+  private syncPools(): void {
+    const { pools, problems } = parsePools(this.d.caches.pools());
+    this.allocator.setPools(pools);
+    this.problems = problems;
+    for (const name of this.poolNames) if (!pools.some((p) => p.name === name)) this.d.observer.poolGone(name);
+    this.poolNames = new Set(pools.map((p) => p.name));
+  }
+
+  private onPoolsChanged(): void {
+    this.syncPools();
+    for (const p of this.d.caches.pools()) this.d.enqueue(`pool/${p.metadata.name}`);
+    // Held IPs never move on a pool edit; this re-checks pending Services and out-of-pool marks.
+    for (const s of this.d.caches.services()) this.d.enqueue(`svc/${s.metadata?.namespace}/${s.metadata?.name}`);
+  }
+
+  private async reconcilePool(name: string): Promise<void> {
+    const cr = newest(
+      this.d.caches.pools().find((p) => p.metadata.name === name),
+      this.writtenPools.get(name),
+    );
+    if (!cr || !this.d.caches.pools().some((p) => p.metadata.name === name)) {
+      this.writtenPools.delete(name);
+      return;
+    }
+    const stats = this.allocator.poolStats(name);
+    if (stats) {
+      const model = this.poolSizes(stats);
+      this.d.observer.poolStats(name, 'IPv4', model.v4, stats.assignedV4, stats.availableV4);
+      this.d.observer.poolStats(name, 'IPv6', model.v6, stats.assignedV6, stats.availableV6);
+    }
+    const want = poolStatus(cr, stats, this.problems, this.d.now().toISOString());
+    if (samePoolStatus(cr.status, want)) return;
+    const conflict = this.problems.find((p) => p.pool === name && p.code === 'Conflict');
+    if (conflict && !cr.status?.conditions?.some((c) => c.type === 'Conflict' && c.status === 'True')) {
+      this.d.events.pool(cr, 'Warning', 'PoolConflict', `${conflict.message}; this pool is not used`);
+    }
+    this.writtenPools.set(name, await this.d.writer.patchPoolStatus(cr, want));
+  }
+
+  private poolSizes(s: { assignedV4: bigint; availableV4: bigint; assignedV6: bigint; availableV6: bigint }) {
+    return { v4: s.assignedV4 + s.availableV4, v6: s.assignedV6 + s.availableV6 };
+  }
+
+  private async reconcileService(key: string): Promise<void> {
+    const cached = this.d.caches.service(key);
+    const svc = cached && newest(cached, this.written.get(key));
+    if (!cached) this.written.delete(key);
+    if (!svc) {
+      this.forget(key, 'deleted');
+      return;
+    }
+    const m = parseService(svc, { loadBalancerClass: this.d.loadBalancerClass });
+    if ('ignored' in m) {
+      const held = this.forget(key, m.ignored);
+      // Only what we wrote is removed: another implementation's status is not ours to touch.
+      const ours = held || svc.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool'] !== undefined;
+      if (!ours || m.ignored === 'Deleting') return;
+      await this.write(key, svc, releaseWrites(svc));
+      if (!held) this.d.decide({ key, action: 'cleared', why: m.ignored });
+      this.d.events.service(svc, 'Normal', 'IPReleased', `no longer handled by heraldlb (${m.ignored})`);
+      return;
+    }
+    const result = this.allocator.assign(m, this.d.caches.namespaceLabels(m.namespace));
+    const writes = serviceWrites(svc, desiredStatus(result));
+    await this.write(key, svc, writes);
+    this.report(key, svc, result, writes);
+  }
+
+  /** Drops everything known about a Service; true when it held an IP. */
+  private forget(key: string, why: string): boolean {
+    this.lastFailure.delete(key);
+    this.pending.delete(key);
+    if (this.outOfPool.delete(key)) this.d.observer.outOfPool([...this.outOfPool]);
+    if (!this.allocator.release(key)) return false;
+    this.d.decide({ key, action: 'released', why });
+    this.afterRelease();
+    return true;
+  }
+
+  /** A freed IP may let a pending Service in; pool counts changed. */
+  private afterRelease(): void {
+    for (const k of this.pending) this.d.enqueue(`svc/${k}`);
+    for (const name of this.poolNames) this.d.enqueue(`pool/${name}`, POOL_STATUS_DELAY_MS);
+  }
+
+  private async write(key: string, svc: V1Service, w: ServiceWrites): Promise<void> {
+    let latest = svc;
+    // Status first: it is what users and a restarted controller trust; the annotation only
+    // names the pool, and restore can work without it.
+    if (w.status) latest = await this.d.writer.patchServiceStatus(latest, w.status);
+    if (w.metadata) latest = await this.d.writer.patchServiceMetadata(latest, w.metadata);
+    if (latest !== svc) this.written.set(key, latest);
+  }
+
+  private report(key: string, svc: V1Service, result: AssignResult, writes: ServiceWrites): void {
+    if (!result.ok) {
+      this.pending.add(key);
+      const text = `${result.reason}: ${result.message}`;
+      if (this.lastFailure.get(key) !== text) {
+        this.lastFailure.set(key, text);
+        this.d.observer.allocationFailed(result.reason);
+        this.d.decide({ key, action: 'failed', reason: result.reason, message: result.message });
+        this.d.events.service(svc, 'Warning', 'AllocationFailed', text);
+      }
+      return;
+    }
+    this.pending.delete(key);
+    this.lastFailure.delete(key);
+    const ips = result.ips.map((i) => i.ip);
+    if (result.changed || writes.status) {
+      const pools = [...new Set(result.ips.map((i) => i.pool ?? '?'))].join(',');
+      this.d.decide({ key, action: 'assigned', ips, pools });
+      this.d.events.service(svc, 'Normal', 'IPAllocated', `assigned ${ips.join(', ')} from pool ${pools}`);
+      for (const name of this.poolNames) this.d.enqueue(`pool/${name}`, POOL_STATUS_DELAY_MS);
+    }
+    for (const u of result.unserved) {
+      this.d.events.service(svc, 'Warning', 'FamilyNotServed', `${u.family ?? ''} ${u.reason}: ${u.message}`.trim());
+    }
+    const out = result.ips.filter((i) => i.outOfPool);
+    if (out.length > 0 && !this.outOfPool.has(key)) {
+      this.outOfPool.add(key);
+      this.d.observer.outOfPool([...this.outOfPool]);
+      const list = out.map((i) => i.ip).join(', ');
+      this.d.decide({ key, action: 'retained', ips: list });
+      const msg = `${list} is no longer in any pool; kept until the Service asks for another`;
+      this.d.events.service(svc, 'Warning', 'IPRetained', msg);
+    } else if (out.length === 0 && this.outOfPool.delete(key)) this.d.observer.outOfPool([...this.outOfPool]);
+  }
+}
