@@ -1,0 +1,158 @@
+// Records core/v1 Events for objects users look at (`kubectl describe svc` shows them).
+// Repeats of the same (object, type, reason, message) within a window bump `count` and
+// `lastTimestamp` on the existing Event instead of creating a new one, as client-go's
+// correlator does. Recording never blocks or throws: writes happen in the background and
+// failures are logged.
+import {
+  type CoreV1Api,
+  type CoreV1Event,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1ObjectReference,
+} from '@kubernetes/client-node';
+import { type Clock, systemClock } from './clock.js';
+import { classifyApiError, describeApiError } from './errors.js';
+import { type Logger, silentLogger } from './log.js';
+
+export type EventType = 'Normal' | 'Warning';
+
+/** The Event writes the recorder needs; kubeEventSink() is the real one. */
+export interface EventSink {
+  create(namespace: string, event: CoreV1Event): Promise<CoreV1Event>;
+  /** JSON merge patch of an existing Event. */
+  patch(namespace: string, name: string, patch: object): Promise<CoreV1Event>;
+}
+
+export function kubeEventSink(core: CoreV1Api): EventSink {
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return {
+    create: (namespace, body) => core.createNamespacedEvent({ namespace, body }),
+    patch: (namespace, name, body) => core.patchNamespacedEvent({ name, namespace, body }, mergePatch),
+  };
+}
+
+export interface EventRecorderOptions {
+  sink: EventSink;
+  /** reportingController / source.component, e.g. "heraldlb-controller". */
+  component: string;
+  /** reportingInstance / source.host, e.g. the pod or node name. */
+  instance?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Repeats within this window are aggregated into one Event (default 10 min). */
+  aggregateWindowMs?: number;
+  /** Writes waiting beyond this are dropped (and logged) so a dead API cannot grow memory. */
+  maxPending?: number;
+}
+
+interface Seen {
+  namespace: string;
+  name: string;
+  count: number;
+  lastMs: number;
+}
+
+export class EventRecorder {
+  private readonly o: Required<Omit<EventRecorderOptions, 'instance'>> & { instance: string };
+  // aggregation key -> the Event that already reports it
+  private readonly seen = new Map<string, Seen>();
+  // aggregation key -> tail of that key's write chain (writes for one key stay ordered)
+  private readonly chains = new Map<string, Promise<void>>();
+  private pending = 0;
+  private seq = 0;
+
+  constructor(opts: EventRecorderOptions) {
+    this.o = {
+      clock: systemClock,
+      logger: silentLogger(),
+      aggregateWindowMs: 600_000,
+      maxPending: 1000,
+      instance: '',
+      ...opts,
+    };
+  }
+
+  /** Records an Event about `obj`; returns at once. */
+  record(obj: V1ObjectReference, type: EventType, reason: string, message: string): void {
+    if (this.pending >= this.o.maxPending) {
+      this.o.logger.warn({ reason, object: obj.name }, 'event dropped: too many pending writes');
+      return;
+    }
+    const key = JSON.stringify([obj.kind, obj.namespace, obj.name, obj.uid, type, reason, message]);
+    this.pending++;
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.write(key, obj, type, reason, message))
+      .catch((err) =>
+        this.o.logger.warn(
+          { err: describeApiError(err), class: classifyApiError(err), reason, object: obj.name },
+          'event write failed',
+        ),
+      )
+      .finally(() => {
+        this.pending--;
+        if (this.chains.get(key) === next) this.chains.delete(key);
+      });
+    this.chains.set(key, next);
+  }
+
+  /** Resolves when every write recorded so far has finished (tests, graceful shutdown). */
+  async flush(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  private async write(key: string, obj: V1ObjectReference, type: EventType, reason: string, message: string) {
+    const now = this.o.clock.now();
+    this.evictOlderThan(now - this.o.aggregateWindowMs);
+    const prior = this.seen.get(key);
+    if (prior !== undefined) {
+      const count = prior.count + 1;
+      try {
+        await this.o.sink.patch(prior.namespace, prior.name, {
+          count,
+          lastTimestamp: new Date(now).toISOString(),
+        });
+        this.seen.set(key, { ...prior, count, lastMs: now });
+        return;
+      } catch (err) {
+        // The Event expired (TTL) or was deleted: fall through and create a fresh one.
+        if (classifyApiError(err) !== 'gone') throw err;
+        this.seen.delete(key);
+      }
+    }
+    const ev = this.build(obj, type, reason, message, now);
+    const ns = ev.metadata.namespace ?? 'default';
+    await this.o.sink.create(ns, ev);
+    this.seen.set(key, { namespace: ns, name: ev.metadata.name ?? '', count: 1, lastMs: now });
+  }
+
+  private build(
+    obj: V1ObjectReference,
+    type: EventType,
+    reason: string,
+    message: string,
+    now: number,
+  ): CoreV1Event & { metadata: { name: string; namespace: string } } {
+    // Cluster-scoped objects (pools, nodes) get their Events in "default", as kubectl expects.
+    const namespace = obj.namespace || 'default';
+    const stamp = new Date(now);
+    const name = `${obj.name ?? 'object'}.${now.toString(16)}${(this.seq++ % 4096).toString(16).padStart(3, '0')}`;
+    return {
+      metadata: { name, namespace },
+      involvedObject: obj,
+      type,
+      reason,
+      message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
+      count: 1,
+      firstTimestamp: stamp,
+      lastTimestamp: stamp,
+      source: { component: this.o.component, host: this.o.instance || undefined },
+      reportingComponent: this.o.component,
+      reportingInstance: this.o.instance,
+    };
+  }
+
+  private evictOlderThan(cutoff: number): void {
+    for (const [k, s] of this.seen) if (s.lastMs < cutoff) this.seen.delete(k);
+  }
+}

@@ -1,0 +1,76 @@
+// The health and metrics endpoint both programs expose: /metrics, /healthz (the process
+// answers), /readyz (the supplied check says the program can do its job).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeError } from './errors.js';
+import { type Logger, silentLogger } from './log.js';
+import { CONTENT_TYPE, type Registry } from './metrics.js';
+
+export interface HealthServerOptions {
+  port: number; // 0 = any free port (tests)
+  host?: string;
+  registry: Registry;
+  /** Readiness; a string result is a reason for not being ready. */
+  ready?: () => boolean | string;
+  logger?: Logger;
+}
+
+export class HealthServer {
+  private server?: http.Server;
+  private readonly log: Logger;
+
+  constructor(private readonly o: HealthServerOptions) {
+    this.log = o.logger ?? silentLogger();
+  }
+
+  /** Listens; resolves with the bound port. Aborting `signal` closes the server. */
+  async start(signal: AbortSignal): Promise<number> {
+    if (this.server) throw new KubeError('ALREADY_STARTED', 'health server started twice');
+    const server = http.createServer((req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new KubeError('LISTEN', `cannot listen on ${this.o.port}`, err)));
+      server.listen(this.o.port, this.o.host ?? '0.0.0.0', () => resolve());
+    });
+    signal.addEventListener('abort', () => void this.stop(), { once: true });
+    return (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return this.send(res, 405, 'method not allowed\n');
+      if (path === '/metrics') return this.send(res, 200, this.o.registry.render(), CONTENT_TYPE);
+      if (path === '/healthz' || path === '/livez') return this.send(res, 200, 'ok\n');
+      if (path === '/readyz') {
+        const r = this.o.ready ? this.o.ready() : true;
+        if (r === true) return this.send(res, 200, 'ok\n');
+        return this.send(res, 503, `not ready${typeof r === 'string' ? `: ${r}` : ''}\n`);
+      }
+      this.send(res, 404, 'not found\n');
+    } catch (err) {
+      this.log.error({ err, path }, 'health endpoint failed');
+      this.send(res, 500, 'internal error\n');
+    }
+  }
+
+  private send(
+    res: http.ServerResponse,
+    status: number,
+    body: string,
+    type = 'text/plain; charset=utf-8',
+  ): void {
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+}
