@@ -47,21 +47,25 @@ export class HealthServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return this.send(res, 405, 'method not allowed\n');
-      if (path === '/metrics') return this.send(res, 200, this.o.registry.render(), CONTENT_TYPE);
-      if (path === '/healthz' || path === '/livez') return this.send(res, 200, 'ok\n');
-      if (path === '/readyz') {
-        const r = this.o.ready ? this.o.ready() : true;
-        if (r === true) return this.send(res, 200, 'ok\n');
-        return this.send(res, 503, `not ready${typeof r === 'string' ? `: ${r}` : ''}\n`);
-      }
-      this.send(res, 404, 'not found\n');
+      const [status, body, type] = this.route(req.method ?? 'GET', path);
+      this.send(res, status, body, type);
     } catch (err) {
       this.log.error({ err, path }, 'health endpoint failed');
       this.send(res, 500, 'internal error\n');
     }
+  }
+
+  // path -> [status, body, content type]
+  private route(method: string, path: string): [number, string, string?] {
+    if (method !== 'GET' && method !== 'HEAD') return [405, 'method not allowed\n'];
+    if (path === '/metrics') return [200, this.o.registry.render(), CONTENT_TYPE];
+    if (path === '/healthz' || path === '/livez') return [200, 'ok\n'];
+    if (path !== '/readyz') return [404, 'not found\n'];
+    const r = this.o.ready ? this.o.ready() : true;
+    if (r === true) return [200, 'ok\n'];
+    return [503, `not ready${typeof r === 'string' ? `: ${r}` : ''}\n`];
   }
 
   private send(
