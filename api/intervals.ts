@@ -1,0 +1,207 @@
+/**
+ * Interval math on bigint addresses, so pools of any size cost memory proportional to their
+ * entries and assignments, never to their size.
+ *
+ * Exported API:
+ *   mergeIntervals(ivs) -> Interval[]          // sorted by family (IPv4 first) then start; touching ones joined
+ *   overlapping(a, b) -> boolean               // same family and at least one address in common
+ *   isBuggyIPv4(v) -> boolean                  // last octet .0 or .255
+ *   usableBelow(x) -> bigint                   // IPv4 addresses in [0, x) that are not buggy
+ *   class OrdinalSpace                         // a pool's usable addresses of one family, numbered 0..size-1
+ *   class RunSet                               // a set of bigints kept as sorted disjoint runs
+ */
+import type { Family, Interval } from './addresses.js';
+
+const familyRank = (f: Family): number => (f === 'IPv4' ? 0 : 1);
+
+export function compareIntervals(a: Interval, b: Interval): number {
+  if (a.family !== b.family) return familyRank(a.family) - familyRank(b.family);
+  return a.start < b.start ? -1 : a.start > b.start ? 1 : 0;
+}
+
+/** Sorts and joins overlapping or adjacent intervals of the same family. Does not mutate its input. */
+export function mergeIntervals(ivs: readonly Interval[]): Interval[] {
+  const sorted = [...ivs].sort(compareIntervals);
+  const out: Interval[] = [];
+  for (const iv of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.family === iv.family && iv.start <= last.end + 1n) {
+      if (iv.end > last.end) out[out.length - 1] = { family: last.family, start: last.start, end: iv.end };
+    } else out.push(iv);
+  }
+  return out;
+}
+
+export const overlapping = (a: Interval, b: Interval): boolean =>
+  a.family === b.family && a.start <= b.end && b.start <= a.end;
+
+export const isBuggyIPv4 = (v: bigint): boolean => {
+  const last = v & 0xffn;
+  return last === 0n || last === 255n;
+};
+
+/** Number of non-buggy IPv4 addresses in [0, x): each /24 block holds 254 (offsets 1..254). */
+export function usableBelow(x: bigint): bigint {
+  const r = x % 256n;
+  const inBlock = r <= 1n ? 0n : r - 1n > 254n ? 254n : r - 1n;
+  return (x / 256n) * 254n + inBlock;
+}
+
+/** Inverse of usableBelow: the non-buggy address with `rank` non-buggy addresses below it. */
+const usableAt = (rank: bigint): bigint => (rank / 254n) * 256n + (rank % 254n) + 1n;
+
+interface Segment {
+  readonly start: bigint; // first address of the interval
+  readonly end: bigint; // last address of the interval
+  readonly first: bigint; // ordinal of the interval's first usable address
+  readonly size: bigint; // usable addresses in the interval
+  readonly rankBase: bigint; // avoidBuggy only: usableBelow(start)
+}
+
+/**
+ * The usable addresses of one family of one pool, numbered 0..size-1 in address order.
+ * With `avoidBuggy` (IPv4 only) .0 and .255 are skipped arithmetically, so "lowest free" is
+ * "lowest free ordinal" and counts are exact without enumerating anything.
+ */
+export class OrdinalSpace {
+  private readonly segments: Segment[] = [];
+  readonly size: bigint;
+
+  /** `intervals` must be merged (see mergeIntervals) and all of `family`. */
+  constructor(
+    readonly family: Family,
+    intervals: readonly Interval[],
+    readonly avoidBuggy: boolean,
+  ) {
+    this.avoidBuggy = avoidBuggy && family === 'IPv4';
+    let first = 0n;
+    for (const { start, end } of intervals) {
+      const rankBase = this.avoidBuggy ? usableBelow(start) : 0n;
+      const size = this.avoidBuggy ? usableBelow(end + 1n) - rankBase : end - start + 1n;
+      if (size === 0n) continue;
+      this.segments.push({ start, end, first, size, rankBase });
+      first += size;
+    }
+    this.size = first;
+  }
+
+  private segmentOf(value: bigint): Segment | undefined {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = this.segments[mid] as Segment;
+      if (value < s.start) hi = mid - 1;
+      else if (value > s.end) lo = mid + 1;
+      else return s;
+    }
+    return undefined;
+  }
+
+  /** Whether the address lies inside the pool's ranges at all (usable or not). */
+  covers(value: bigint): boolean {
+    return this.segmentOf(value) !== undefined;
+  }
+
+  /** The ordinal of a usable address; undefined outside the ranges or when avoided. */
+  ordinalOf(value: bigint): bigint | undefined {
+    const s = this.segmentOf(value);
+    if (!s) return undefined;
+    if (!this.avoidBuggy) return s.first + (value - s.start);
+    if (isBuggyIPv4(value)) return undefined;
+    return s.first + (usableBelow(value) - s.rankBase);
+  }
+
+  /** The address with ordinal `k` (0 <= k < size). */
+  addressAt(k: bigint): bigint {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.segments[mid] as Segment).first <= k) lo = mid;
+      else hi = mid - 1;
+    }
+    const s = this.segments[lo] as Segment;
+    const off = k - s.first;
+    return this.avoidBuggy ? usableAt(s.rankBase + off) : s.start + off;
+  }
+}
+
+/**
+ * A set of bigints stored as sorted, disjoint, non-adjacent runs [lo, hi]: memory grows with
+ * the number of runs (at most the number of members), and the lowest value not in the set is
+ * read from the first run. Insert and delete binary-search the run, then splice.
+ */
+export class RunSet {
+  private readonly lo: bigint[] = [];
+  private readonly hi: bigint[] = [];
+  count = 0n;
+
+  /** Index of the last run with lo <= v, or -1. */
+  private find(v: bigint): number {
+    let a = 0;
+    let b = this.lo.length - 1;
+    let ans = -1;
+    while (a <= b) {
+      const mid = (a + b) >> 1;
+      if ((this.lo[mid] as bigint) <= v) {
+        ans = mid;
+        a = mid + 1;
+      } else b = mid - 1;
+    }
+    return ans;
+  }
+
+  has(v: bigint): boolean {
+    const i = this.find(v);
+    return i >= 0 && v <= (this.hi[i] as bigint);
+  }
+
+  get runs(): number {
+    return this.lo.length;
+  }
+
+  add(v: bigint): boolean {
+    const i = this.find(v);
+    if (i >= 0 && v <= (this.hi[i] as bigint)) return false;
+    const joinsLeft = i >= 0 && (this.hi[i] as bigint) + 1n === v;
+    const joinsRight = i + 1 < this.lo.length && (this.lo[i + 1] as bigint) - 1n === v;
+    if (joinsLeft && joinsRight) {
+      this.hi[i] = this.hi[i + 1] as bigint;
+      this.lo.splice(i + 1, 1);
+      this.hi.splice(i + 1, 1);
+    } else if (joinsLeft) this.hi[i] = v;
+    else if (joinsRight) this.lo[i + 1] = v;
+    else {
+      this.lo.splice(i + 1, 0, v);
+      this.hi.splice(i + 1, 0, v);
+    }
+    this.count++;
+    return true;
+  }
+
+  delete(v: bigint): boolean {
+    const i = this.find(v);
+    if (i < 0 || v > (this.hi[i] as bigint)) return false;
+    const lo = this.lo[i] as bigint;
+    const hi = this.hi[i] as bigint;
+    if (lo === hi) {
+      this.lo.splice(i, 1);
+      this.hi.splice(i, 1);
+    } else if (v === lo) this.lo[i] = v + 1n;
+    else if (v === hi) this.hi[i] = v - 1n;
+    else {
+      this.hi[i] = v - 1n;
+      this.lo.splice(i + 1, 0, v + 1n);
+      this.hi.splice(i + 1, 0, hi);
+    }
+    this.count--;
+    return true;
+  }
+
+  /** The lowest value in [0, limit) that is not in the set, or undefined when all are taken. */
+  lowestFree(limit: bigint): bigint | undefined {
+    const first = this.lo.length > 0 && this.lo[0] === 0n ? (this.hi[0] as bigint) + 1n : 0n;
+    return first < limit ? first : undefined;
+  }
+}
