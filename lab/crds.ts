@@ -1,0 +1,81 @@
+// Installs the CRDs of `crds/` (the single source of truth) into the lab's API server.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ApiextensionsV1Api,
+  type KubeConfig,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { sleep } from './procs.js';
+
+/** The repository (or installed package) root: this file is `<root>/dist/lab/crds.js`. */
+export function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+export function crdFiles(root = packageRoot()): string[] {
+  const dir = join(root, 'crds');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Creates or replaces each CRD and waits (bounded) until it is Established; returns names. */
+export async function applyCrds(kc: KubeConfig, files = crdFiles()): Promise<string[]> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  const names: string[] = [];
+  const failures: string[] = [];
+  let firstErr: unknown;
+  for (const file of files) {
+    const crd = parse(readFileSync(file, 'utf8')) as V1CustomResourceDefinition;
+    const name = crd.metadata?.name ?? '';
+    try {
+      await applyOne(api, crd, name);
+      names.push(name);
+    } catch (err) {
+      firstErr ??= err;
+      failures.push(`${file}: ${statusMessage(err)}`);
+    }
+  }
+  if (failures.length)
+    throw new Error(`CRDs not installed:\n  ${failures.join('\n  ')}`, { cause: firstErr });
+  return names;
+}
+
+/** The `message` of an API Status in an error body, else the error's own message. */
+function statusMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return (err as Error).message;
+}
+
+async function applyOne(
+  api: ApiextensionsV1Api,
+  crd: V1CustomResourceDefinition,
+  name: string,
+): Promise<void> {
+  try {
+    const cur = await api.readCustomResourceDefinition({ name });
+    crd.metadata = { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion };
+    await api.replaceCustomResourceDefinition({ name, body: crd });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
+    await api.createCustomResourceDefinition({ body: crd });
+  }
+  for (let i = 0; ; i++) {
+    const cur = await api.readCustomResourceDefinition({ name });
+    if (cur.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+    if (i >= 300) throw new Error(`CRD ${name} not Established after 30 s`);
+    await sleep(100);
+  }
+}

@@ -1,0 +1,117 @@
+// Node actions on a running lab: each changes the wanted state, does the network part
+// itself (links, killing processes) and waits until the keeper has applied the rest.
+import { spawn } from 'node:child_process';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { killNetnsProcesses, runStep } from './netns.js';
+import { ensureAgent, ensureSpeaker, stopSpeaker, waitAgents } from './processes.js';
+import { type LabState, type NodeWish, readState, withNodeWish, writeState } from './state.js';
+import { findHost, type Host, linkStep, planTopology } from './topology.js';
+import { kubeConfig, waitKeeper } from './up.js';
+
+export type NodeAction =
+  | 'node-notready'
+  | 'node-ready'
+  | 'kill-node'
+  | 'revive-node'
+  | 'partition'
+  | 'heal'
+  | 'stop-speaker'
+  | 'start-speaker';
+
+export function requireLab(dir: string): LabState {
+  const s = readState(dir);
+  if (!s?.complete) throw new Error(`no lab is up (state in ${dir}); run \`lab up\` first`);
+  return s;
+}
+
+function requireNode(s: LabState, name: string): Host {
+  const h = findHost(planTopology({ nodes: s.nodeCount, ipv6: s.ipv6 }), name);
+  if (!h || h.name === 'client') {
+    throw new Error(`unknown node "${name}"; nodes: ${Object.keys(s.nodes).join(', ')}`);
+  }
+  return h;
+}
+
+const WISHES: Partial<Record<NodeAction, Partial<NodeWish>>> = {
+  'node-notready': { ready: false },
+  'node-ready': { ready: true },
+  'kill-node': { killed: true },
+  'revive-node': { killed: false },
+  partition: { partitioned: true },
+  heal: { partitioned: false },
+};
+
+/** Runs a node action; returns a line describing what happened. */
+export async function nodeAction(dir: string, action: NodeAction, name: string): Promise<string> {
+  let s = requireLab(dir);
+  const h = requireNode(s, name);
+  const wish = WISHES[action];
+  if (wish) s = withNodeWish(s, h.name, wish);
+  const w = s.nodes[h.name] as NodeWish;
+  if (action === 'kill-node') {
+    // Power cut: processes die without a word, then the cable is gone.
+    const pids = await killNetnsProcesses(h.netns);
+    await runStep(linkStep(h, false));
+    delete s.pids.agents[h.name];
+    delete s.pids.speakers[h.name];
+    await writeState(s);
+    await waitKeeper(s);
+    return `${h.name} killed (processes ${pids.join(', ') || 'none'} gone, link down)`;
+  }
+  if (action === 'revive-node' || action === 'heal' || action === 'partition') {
+    await runStep(linkStep(h, !w.killed && !w.partitioned));
+  }
+  if (action === 'revive-node') {
+    ensureAgent(s, h);
+    ensureSpeaker(s, h);
+    await writeState(s);
+    await waitAgents(s, [h]);
+  }
+  if (action === 'stop-speaker') {
+    const stopped = await stopSpeaker(s, h.name);
+    await writeState(s);
+    return stopped ? `${h.name}: speaker stopped gracefully` : `${h.name}: no speaker running`;
+  }
+  if (action === 'start-speaker') {
+    const slot = ensureSpeaker(s, h);
+    await writeState(s);
+    return `${h.name}: speaker ${slot.state === 'empty' ? `slot empty (${slot.file} not built)` : `pid ${slot.pid}`}`;
+  }
+  await writeState(s);
+  await waitKeeper(s);
+  return `${h.name}: ${describeWish(w)}`;
+}
+
+export function describeWish(w: NodeWish): string {
+  if (w.killed) return 'killed';
+  if (w.partitioned) return 'partitioned';
+  return w.ready ? 'ready' : 'notready';
+}
+
+/** Runs a command inside the client's or a node's namespace; resolves to its exit code. */
+export function execIn(dir: string, name: string, argv: string[]): Promise<number> {
+  const s = requireLab(dir);
+  const h = findHost(planTopology({ nodes: s.nodeCount, ipv6: s.ipv6 }), name);
+  if (!h) throw new Error(`unknown host "${name}"; use client or ${Object.keys(s.nodes).join(', ')}`);
+  if (argv.length === 0) throw new Error('usage: lab exec <client|nodeN> -- <command...>');
+  return new Promise((res, rej) => {
+    const child = spawn('ip', ['netns', 'exec', h.netns, ...argv], { stdio: 'inherit' });
+    child.on('error', rej);
+    child.on('exit', (code, signal) => res(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/** Each node's Ready condition as the API shows it (name -> status), or an error text. */
+export async function readyInApi(kubeconfigPath: string): Promise<Record<string, string> | string> {
+  try {
+    const core = kubeConfig(kubeconfigPath).makeApiClient(CoreV1Api);
+    const list = await core.listNode();
+    const out: Record<string, string> = {};
+    for (const n of list.items) {
+      out[n.metadata?.name ?? '?'] = n.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'none';
+    }
+    return out;
+  } catch (err) {
+    return `API unreachable: ${(err as Error).message}`;
+  }
+}

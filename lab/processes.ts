@@ -1,0 +1,105 @@
+// The lab's long-lived processes and the two product slots. Each is a real process with
+// its log in `<dir>/logs/<name>.log`; the controller runs in the host namespace with the
+// admin kubeconfig, each speaker in its node namespace with the node kubeconfig.
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { alive, cmdline, mentionsDir, spawnDetached, stopPid, waitFor } from './procs.js';
+import { type LabState, labPaths } from './state.js';
+import type { Host } from './topology.js';
+
+/** `<root>/dist`: this file is `<root>/dist/lab/processes.js`. */
+function distDir(): string {
+  return dirname(dirname(fileURLToPath(import.meta.url)));
+}
+
+export const slotFiles = () => ({
+  controller: join(distDir(), 'controller', 'main.js'),
+  speaker: join(distDir(), 'speaker', 'main.js'),
+});
+
+/** A recorded pid that is still one of ours (pids get reused after a crash). */
+export function ours(pid: number | undefined, dir: string): boolean {
+  return alive(pid) && mentionsDir(cmdline(pid ?? 0), dir);
+}
+
+export function ensureKeeper(s: LabState): void {
+  if (ours(s.pids.keeper, s.dir)) return;
+  const p = labPaths(s.dir);
+  s.pids.keeper = spawnDetached(
+    process.execPath,
+    [join(distDir(), 'lab', 'keeper.js'), '--dir', s.dir],
+    p.log('keeper'),
+  );
+}
+
+export function ensureAgent(s: LabState, h: Host): void {
+  if (ours(s.pids.agents[h.name], s.dir)) return;
+  const p = labPaths(s.dir);
+  rmSync(p.agentReady(h.name), { force: true });
+  const script = join(distDir(), 'lab', 'node-agent.js');
+  s.pids.agents[h.name] = spawnDetached(
+    process.execPath,
+    [script, '--dir', s.dir, '--node', h.name],
+    p.log(`agent-${h.name}`),
+    h.netns,
+  );
+}
+
+/** Waits (bounded) until each agent has its HTTP server and relay listening. */
+export async function waitAgents(s: LabState, hosts: Host[], timeoutMs = 15_000): Promise<void> {
+  const p = labPaths(s.dir);
+  const ok = await waitFor(() => hosts.every((h) => existsSync(p.agentReady(h.name))), timeoutMs);
+  if (!ok) {
+    const late = hosts.filter((h) => !existsSync(p.agentReady(h.name))).map((h) => h.name);
+    throw new Error(`node agents not ready after ${timeoutMs} ms: ${late.join(', ')} (see ${p.logs})`);
+  }
+}
+
+export type SlotState =
+  | { state: 'empty'; file: string }
+  | { state: 'running' | 'dead'; pid: number; log: string };
+
+/** Starts the controller if its program is built; returns what the slot holds. */
+export function ensureController(s: LabState): SlotState {
+  const file = slotFiles().controller;
+  const p = labPaths(s.dir);
+  if (!existsSync(file)) return { state: 'empty', file };
+  if (!ours(s.pids.controller, s.dir)) {
+    s.pids.controller = spawnDetached(
+      process.execPath,
+      [file, '--kubeconfig', p.kubeconfig],
+      p.log('controller'),
+    );
+  }
+  return { state: 'running', pid: s.pids.controller ?? 0, log: p.log('controller') };
+}
+
+export function ensureSpeaker(s: LabState, h: Host): SlotState {
+  const file = slotFiles().speaker;
+  const p = labPaths(s.dir);
+  if (!existsSync(file)) return { state: 'empty', file };
+  if (!ours(s.pids.speakers[h.name], s.dir)) {
+    s.pids.speakers[h.name] = spawnDetached(
+      process.execPath,
+      [file, '--kubeconfig', p.nodeKubeconfig, '--node-name', h.name],
+      p.log(`speaker-${h.name}`),
+      h.netns,
+    );
+  }
+  return { state: 'running', pid: s.pids.speakers[h.name] ?? 0, log: p.log(`speaker-${h.name}`) };
+}
+
+/** Graceful stop (SIGTERM, then SIGKILL after the grace): a speaker leaving on purpose. */
+export async function stopSpeaker(s: LabState, node: string): Promise<boolean> {
+  const pid = s.pids.speakers[node];
+  if (!ours(pid, s.dir)) return false;
+  await stopPid(pid, 5000);
+  delete s.pids.speakers[node];
+  return true;
+}
+
+export function slotState(pid: number | undefined, dir: string, file: string, log: string): SlotState {
+  if (pid) return { state: ours(pid, dir) ? 'running' : 'dead', pid, log };
+  return existsSync(file) ? { state: 'dead', pid: 0, log } : { state: 'empty', file };
+}

@@ -1,0 +1,197 @@
+// `lab up`: brings the lab to its wanted state from whatever is there — nothing, a healthy
+// lab (then it only checks), or the leftovers of a crash (then it rebuilds what is broken).
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { startControlPlane, stopControlPlaneAt } from './control-plane.js';
+import { applyCrds } from './crds.js';
+import { down } from './down.js';
+import { deleteNetns, labNetnsPresent, linkExists, runStep, runSteps } from './netns.js';
+import {
+  ensureAgent,
+  ensureController,
+  ensureKeeper,
+  ensureSpeaker,
+  type SlotState,
+  waitAgents,
+} from './processes.js';
+import { alive, waitFor } from './procs.js';
+import {
+  type ControlPlaneRecord,
+  initialState,
+  type LabState,
+  labPaths,
+  readKeeperAck,
+  readState,
+  writeState,
+} from './state.js';
+import {
+  allNetns,
+  BRIDGE,
+  buildSteps,
+  LAN_NETNS,
+  linkStep,
+  NODE_API_PORT,
+  planTopology,
+  type Topology,
+} from './topology.js';
+
+export interface UpOptions {
+  dir: string;
+  nodes?: number;
+  ipv6?: boolean;
+  say: (line: string) => void;
+}
+
+export interface UpResult {
+  state: LabState;
+  topology: Topology;
+  kubeconfig: string;
+  controller: SlotState;
+  speakers: Record<string, SlotState>;
+  crds: string[];
+}
+
+export const DEFAULT_NODES = 3;
+
+/** The existing lab's state, or a fresh one after clearing any crash leftovers. */
+async function loadOrInit(o: UpOptions): Promise<LabState> {
+  let s: LabState | undefined;
+  try {
+    s = readState(o.dir);
+  } catch (err) {
+    o.say(`state file unreadable (${(err as Error).message}): rebuilding the lab`);
+  }
+  if (s) {
+    if (o.nodes !== undefined && o.nodes !== s.nodeCount) {
+      throw new Error(
+        `the lab is up with ${s.nodeCount} nodes; run \`lab down\` first to change it to ${o.nodes}`,
+      );
+    }
+    if (o.ipv6 !== undefined && o.ipv6 !== s.ipv6) {
+      throw new Error(
+        `the lab is up ${s.ipv6 ? 'with' : 'without'} IPv6; run \`lab down\` first to change it`,
+      );
+    }
+    return s;
+  }
+  if (existsSync(o.dir) || (await labNetnsPresent()).length > 0) {
+    o.say('clearing leftovers of an earlier lab');
+    await down({ dir: o.dir, say: () => {} });
+  }
+  const topo = planTopology({ nodes: o.nodes ?? DEFAULT_NODES, ipv6: o.ipv6 ?? false });
+  const p = labPaths(o.dir);
+  for (const d of [o.dir, p.logs, p.run]) await mkdir(d, { recursive: true });
+  return initialState(
+    o.dir,
+    topo.nodes.map((n) => n.name),
+    topo.ipv6,
+  );
+}
+
+async function apiAnswers(kubeconfigPath: string): Promise<boolean> {
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigPath);
+    await kc.makeApiClient(CoreV1Api).listNamespace({ limit: 1 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ensureControlPlane(s: LabState, say: UpOptions['say']): Promise<ControlPlaneRecord> {
+  const cp = s.controlPlane;
+  if (cp && alive(cp.pids.etcd) && alive(cp.pids.apiserver) && (await apiAnswers(cp.kubeconfigPath)))
+    return cp;
+  const dir = labPaths(s.dir).controlPlane;
+  if (cp || existsSync(dir)) await stopControlPlaneAt(dir);
+  say('starting etcd + kube-apiserver');
+  const started = await startControlPlane({ dir, detached: true });
+  return { dir, server: started.server, kubeconfigPath: started.kubeconfigPath, pids: started.pids };
+}
+
+/** The admin kubeconfig with the server the node namespaces reach through their agent. */
+export function nodeKubeconfigYaml(adminYaml: string): string {
+  const doc = parse(adminYaml) as { clusters?: { cluster: { server: string } }[] };
+  for (const c of doc.clusters ?? []) c.cluster.server = `https://127.0.0.1:${NODE_API_PORT}`;
+  return stringify(doc);
+}
+
+async function writeKubeconfigs(s: LabState, cp: ControlPlaneRecord): Promise<void> {
+  const p = labPaths(s.dir);
+  const admin = await readFile(cp.kubeconfigPath, 'utf8');
+  await writeFile(p.kubeconfig, admin, { mode: 0o600 });
+  await writeFile(p.nodeKubeconfig, nodeKubeconfigYaml(admin), { mode: 0o600 });
+}
+
+/** All namespaces and each host's eth0 there: then the wiring stands and is kept as is. */
+async function networkIntact(t: Topology): Promise<boolean> {
+  const present = new Set(await labNetnsPresent());
+  if (!allNetns(t).every((n) => present.has(n))) return false;
+  if (!(await linkExists(LAN_NETNS, BRIDGE))) return false;
+  for (const h of [...t.nodes, t.client]) if (!(await linkExists(h.netns, 'eth0'))) return false;
+  return true;
+}
+
+async function ensureNetwork(s: LabState, t: Topology, say: UpOptions['say']): Promise<void> {
+  if (await networkIntact(t)) return;
+  say(`building namespaces ${allNetns(t).join(', ')}`);
+  for (const ns of await labNetnsPresent()) await deleteNetns(ns);
+  s.pids.agents = {};
+  s.pids.speakers = {};
+  await runSteps(buildSteps(t));
+  for (const h of t.nodes) {
+    const w = s.nodes[h.name];
+    if (w?.killed || w?.partitioned) await runStep(linkStep(h, false));
+  }
+}
+
+/** Waits until the keeper applied this generation and every node wished Ready is Ready. */
+export async function waitKeeper(s: LabState, timeoutMs = 20_000): Promise<void> {
+  const ok = await waitFor(() => readKeeperAck(s.dir) >= s.generation, timeoutMs);
+  if (!ok)
+    throw new Error(
+      `the keeper did not apply the change within ${timeoutMs} ms (see ${labPaths(s.dir).logs})`,
+    );
+}
+
+export async function up(o: UpOptions): Promise<UpResult> {
+  const s = await loadOrInit(o);
+  const t = planTopology({ nodes: s.nodeCount, ipv6: s.ipv6 });
+  const p = labPaths(s.dir);
+  s.complete = false;
+  const cp = await ensureControlPlane(s, o.say);
+  s.controlPlane = cp;
+  await writeKubeconfigs(s, cp);
+  await ensureNetwork(s, t, o.say);
+  s.generation++;
+  await writeState(s);
+  ensureKeeper(s);
+  const live = t.nodes.filter((h) => !s.nodes[h.name]?.killed);
+  for (const h of live) ensureAgent(s, h);
+  await writeState(s);
+  await waitAgents(s, live);
+  // A rejected CRD fails `up` only at the end: the rest of the lab is usable for a look.
+  let crdError: Error | undefined;
+  const crds = await applyCrds(kubeConfig(p.kubeconfig)).catch((err: Error) => {
+    crdError = err;
+    return [] as string[];
+  });
+  const controller = ensureController(s);
+  const speakers: Record<string, SlotState> = {};
+  for (const h of live) speakers[h.name] = ensureSpeaker(s, h);
+  await writeState(s);
+  await waitKeeper(s);
+  s.complete = true;
+  await writeState(s);
+  if (crdError) throw crdError;
+  return { state: s, topology: t, kubeconfig: p.kubeconfig, controller, speakers, crds };
+}
+
+export function kubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
