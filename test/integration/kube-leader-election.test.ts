@@ -83,7 +83,7 @@ describe.skipIf(!controlPlaneAvailable())('Lease leader election against a real 
     expect(lease.spec?.holderIdentity).toBe(`cand-${all.indexOf(old)}`);
     const took = await watchLeaders([other], 10_000, () => other.isLeader());
     expect(other.isLeader()).toBe(true);
-    expect(took).toBeGreaterThanOrEqual(2500);
+    expect(took).toBeGreaterThanOrEqual(2000); // waited for expiry (a release would take < 1 s)
     expect(took).toBeLessThan(3000 + 2 * TIMING.retryPeriodMs + 1000);
   });
 });
