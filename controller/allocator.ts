@@ -282,10 +282,15 @@ export class Allocator {
         `requested IP ${ip} ends in .0 or .255 and pool "${name}" sets avoidBuggyIPs`,
       );
     }
-    for (const k of this.others(svc.key, family, req.value)) {
-      const why = whyNotShare(svc, this.modelOf(k));
-      if (why)
-        return f('IPInUse', `requested IP ${ip} is in use by Service ${k}, which cannot share it: ${why}`);
+    // Every incompatible holder, sorted, so the message does not depend on arrival order.
+    const blockers = this.others(svc.key, family, req.value)
+      .sort()
+      .flatMap((k) => {
+        const why = whyNotShare(svc, this.modelOf(k));
+        return why ? [`${k} (${why})`] : [];
+      });
+    if (blockers.length > 0) {
+      return f('IPInUse', `requested IP ${ip} is in use by Service ${blockers.join(', ')}, which cannot share it`);
     }
     return { value: req.value, from: name };
   }
