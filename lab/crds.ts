@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import {
   ApiextensionsV1Api,
   type KubeConfig,
+  loadYaml,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import { sleep } from './procs.js';
 
 /** The repository (or installed package) root: this file is `<root>/dist/lab/crds.js`. */
@@ -15,8 +15,7 @@ export function packageRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
-export function crdFiles(root = packageRoot()): string[] {
-  const dir = join(root, 'crds');
+export function crdFiles(dir = join(packageRoot(), 'crds')): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
@@ -31,7 +30,8 @@ export async function applyCrds(kc: KubeConfig, files = crdFiles()): Promise<str
   const failures: string[] = [];
   let firstErr: unknown;
   for (const file of files) {
-    const crd = parse(readFileSync(file, 'utf8')) as V1CustomResourceDefinition;
+    // loadYaml, not a plain parse: client-node drops `x-kubernetes-*` keys it did not map.
+    const crd = loadYaml<V1CustomResourceDefinition>(readFileSync(file, 'utf8'));
     const name = crd.metadata?.name ?? '';
     try {
       await applyOne(api, crd, name);

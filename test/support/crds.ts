@@ -1,15 +1,23 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ApiextensionsV1Api, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import {
+  ApiextensionsV1Api,
+  KubeConfig,
+  loadYaml,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
 
 const crdDir = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..', 'crds');
 
 export function crdObjects(): V1CustomResourceDefinition[] {
-  return readdirSync(crdDir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .map((f) => parse(readFileSync(join(crdDir, f), 'utf8')) as V1CustomResourceDefinition);
+  return (
+    readdirSync(crdDir)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      // loadYaml maps `x-kubernetes-*` keys to client-node's field names; a plain YAML parse
+      // would have them dropped on serialization, CEL rules included.
+      .map((f) => loadYaml<V1CustomResourceDefinition>(readFileSync(join(crdDir, f), 'utf8')))
+  );
 }
 
 /** Creates or replaces every CRD in crds/ and waits until each is Established. */
