@@ -28,7 +28,8 @@ const USAGE = `usage: heraldlb-lab [--dir DIR] <command>
   kubeconfig                print the admin kubeconfig path
   demo                      up + a sample pool and Service + what a user sees
 
-The lab dir is --dir, else $HERALDLB_LAB_DIR, else ${join(tmpdir(), 'heraldlb-lab')}.`;
+The lab dir is --dir, else $HERALDLB_LAB_DIR, else ${join(tmpdir(), 'heraldlb-lab')}.
+CRDs come from the package's crds/, or from $HERALDLB_LAB_CRDS when set.`;
 
 const NODE_ACTIONS: NodeAction[] = [
   'node-notready',
@@ -64,7 +65,8 @@ function parse(argv: string[]) {
 async function runUp(dir: string, nodes: string | undefined, ipv6: boolean | undefined): Promise<void> {
   const started = Date.now();
   const n = nodes === undefined ? undefined : Number(nodes);
-  const r = await withLock(dir, () => up({ dir, nodes: n, ipv6, say }));
+  const crdDir = process.env.HERALDLB_LAB_CRDS || undefined;
+  const r = await withLock(dir, () => up({ dir, nodes: n, ipv6, crdDir, say }));
   say(
     `lab up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.topology.nodes.length} nodes, client ${r.topology.client.ipv4}`,
   );

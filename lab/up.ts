@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { startControlPlane, stopControlPlaneAt } from './control-plane.js';
-import { applyCrds } from './crds.js';
+import { applyCrds, crdFiles } from './crds.js';
 import { down } from './down.js';
 import { deleteNetns, labNetnsPresent, linkExists, runStep, runSteps } from './netns.js';
 import {
@@ -41,6 +41,8 @@ export interface UpOptions {
   dir: string;
   nodes?: number;
   ipv6?: boolean;
+  /** Where the CRDs come from; default the package's `crds/`. */
+  crdDir?: string;
   say: (line: string) => void;
 }
 
@@ -175,10 +177,11 @@ export async function up(o: UpOptions): Promise<UpResult> {
   await waitAgents(s, live);
   // A rejected CRD fails `up` only at the end: the rest of the lab is usable for a look.
   let crdError: Error | undefined;
-  const crds = await applyCrds(kubeConfig(p.kubeconfig)).catch((err: Error) => {
+  const crds = await applyCrds(kubeConfig(p.kubeconfig), crdFiles(o.crdDir)).catch((err: Error) => {
     crdError = err;
     return [] as string[];
   });
+  await ensureNamespace(p.kubeconfig, PRODUCT_NAMESPACE);
   const controller = ensureController(s);
   const speakers: Record<string, SlotState> = {};
   for (const h of live) speakers[h.name] = ensureSpeaker(s, h);
@@ -188,6 +191,18 @@ export async function up(o: UpOptions): Promise<UpResult> {
   await writeState(s);
   if (crdError) throw crdError;
   return { state: s, topology: t, kubeconfig: p.kubeconfig, controller, speakers, crds };
+}
+
+/** Where the chart installs heraldlb (its Leases and Secret live there). */
+export const PRODUCT_NAMESPACE = 'heraldlb-system';
+
+async function ensureNamespace(kubeconfigPath: string, name: string): Promise<void> {
+  const core = kubeConfig(kubeconfigPath).makeApiClient(CoreV1Api);
+  try {
+    await core.createNamespace({ body: { metadata: { name } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+  }
 }
 
 export function kubeConfig(path: string): KubeConfig {
