@@ -127,73 +127,122 @@ export class OrdinalSpace {
   }
 }
 
+interface Chunk {
+  readonly lo: bigint[]; // run starts, ascending
+  readonly hi: bigint[]; // run ends, hi[i] < lo[i + 1] - 1
+}
+
+interface Pos {
+  readonly c: number; // chunk index, -1 = before every run
+  readonly j: number; // run index inside the chunk
+}
+
 /**
  * A set of bigints stored as sorted, disjoint, non-adjacent runs [lo, hi]: memory grows with
  * the number of runs (at most the number of members), and the lowest value not in the set is
- * read from the first run. Insert and delete binary-search the run, then splice.
+ * read from the first run. Runs live in chunks of at most 2 × chunkSize, so an insert or a
+ * delete binary-searches twice and splices a short array even with many thousands of runs.
  */
 export class RunSet {
-  private readonly lo: bigint[] = [];
-  private readonly hi: bigint[] = [];
+  private readonly chunks: Chunk[] = [];
+  private nruns = 0;
   count = 0n;
 
-  /** Index of the last run with lo <= v, or -1. */
-  private find(v: bigint): number {
+  constructor(private readonly chunkSize = 64) {}
+
+  get runs(): number {
+    return this.nruns;
+  }
+
+  /** The last run with lo <= v, or c = -1. */
+  private locate(v: bigint): Pos {
     let a = 0;
-    let b = this.lo.length - 1;
-    let ans = -1;
+    let b = this.chunks.length - 1;
+    let c = -1;
     while (a <= b) {
       const mid = (a + b) >> 1;
-      if ((this.lo[mid] as bigint) <= v) {
-        ans = mid;
+      if (((this.chunks[mid] as Chunk).lo[0] as bigint) <= v) {
+        c = mid;
         a = mid + 1;
       } else b = mid - 1;
     }
-    return ans;
+    if (c < 0) return { c, j: -1 };
+    const lo = (this.chunks[c] as Chunk).lo;
+    let j = 0;
+    let hi = lo.length - 1;
+    while (j < hi) {
+      const mid = (j + hi + 1) >> 1;
+      if ((lo[mid] as bigint) <= v) j = mid;
+      else hi = mid - 1;
+    }
+    return { c, j };
+  }
+
+  private next(p: Pos): Pos | undefined {
+    if (p.c < 0) return this.chunks.length > 0 ? { c: 0, j: 0 } : undefined;
+    if (p.j + 1 < (this.chunks[p.c] as Chunk).lo.length) return { c: p.c, j: p.j + 1 };
+    return p.c + 1 < this.chunks.length ? { c: p.c + 1, j: 0 } : undefined;
+  }
+
+  private chunk(p: Pos): Chunk {
+    return this.chunks[p.c] as Chunk;
+  }
+
+  private removeAt(p: Pos): void {
+    const ch = this.chunk(p);
+    ch.lo.splice(p.j, 1);
+    ch.hi.splice(p.j, 1);
+    if (ch.lo.length === 0) this.chunks.splice(p.c, 1);
+    this.nruns--;
+  }
+
+  private insertAfter(p: Pos, lo: bigint, hi: bigint): void {
+    if (this.chunks.length === 0) this.chunks.push({ lo: [], hi: [] });
+    const at = p.c < 0 ? { c: 0, j: -1 } : p;
+    const ch = this.chunk(at);
+    ch.lo.splice(at.j + 1, 0, lo);
+    ch.hi.splice(at.j + 1, 0, hi);
+    this.nruns++;
+    if (ch.lo.length > 2 * this.chunkSize) {
+      const half = ch.lo.length >> 1;
+      this.chunks.splice(at.c + 1, 0, { lo: ch.lo.splice(half), hi: ch.hi.splice(half) });
+    }
   }
 
   has(v: bigint): boolean {
-    const i = this.find(v);
-    return i >= 0 && v <= (this.hi[i] as bigint);
-  }
-
-  get runs(): number {
-    return this.lo.length;
+    const p = this.locate(v);
+    return p.c >= 0 && v <= (this.chunk(p).hi[p.j] as bigint);
   }
 
   add(v: bigint): boolean {
-    const i = this.find(v);
-    if (i >= 0 && v <= (this.hi[i] as bigint)) return false;
-    const joinsLeft = i >= 0 && (this.hi[i] as bigint) + 1n === v;
-    const joinsRight = i + 1 < this.lo.length && (this.lo[i + 1] as bigint) - 1n === v;
-    if (joinsLeft && joinsRight) {
-      this.hi[i] = this.hi[i + 1] as bigint;
-      this.lo.splice(i + 1, 1);
-      this.hi.splice(i + 1, 1);
-    } else if (joinsLeft) this.hi[i] = v;
-    else if (joinsRight) this.lo[i + 1] = v;
-    else {
-      this.lo.splice(i + 1, 0, v);
-      this.hi.splice(i + 1, 0, v);
-    }
+    const p = this.locate(v);
+    if (p.c >= 0 && v <= (this.chunk(p).hi[p.j] as bigint)) return false;
+    const n = this.next(p);
+    const joinsLeft = p.c >= 0 && (this.chunk(p).hi[p.j] as bigint) + 1n === v;
+    const joinsRight = n !== undefined && (this.chunk(n).lo[n.j] as bigint) - 1n === v;
+    if (joinsLeft && joinsRight && n) {
+      this.chunk(p).hi[p.j] = this.chunk(n).hi[n.j] as bigint;
+      this.removeAt(n);
+    } else if (joinsLeft) this.chunk(p).hi[p.j] = v;
+    else if (joinsRight && n) this.chunk(n).lo[n.j] = v;
+    else this.insertAfter(p, v, v);
     this.count++;
     return true;
   }
 
   delete(v: bigint): boolean {
-    const i = this.find(v);
-    if (i < 0 || v > (this.hi[i] as bigint)) return false;
-    const lo = this.lo[i] as bigint;
-    const hi = this.hi[i] as bigint;
-    if (lo === hi) {
-      this.lo.splice(i, 1);
-      this.hi.splice(i, 1);
-    } else if (v === lo) this.lo[i] = v + 1n;
-    else if (v === hi) this.hi[i] = v - 1n;
+    const p = this.locate(v);
+    if (p.c < 0) return false;
+    const ch = this.chunk(p);
+    const lo = ch.lo[p.j] as bigint;
+    const hi = ch.hi[p.j] as bigint;
+    if (v > hi) return false;
+    if (lo === hi) this.removeAt(p);
+    else if (v === lo) ch.lo[p.j] = v + 1n;
+    else if (v === hi) ch.hi[p.j] = v - 1n;
     else {
-      this.hi[i] = v - 1n;
-      this.lo.splice(i + 1, 0, v + 1n);
-      this.hi.splice(i + 1, 0, hi);
+      ch.hi[p.j] = v - 1n;
+      this.insertAfter(p, v + 1n, hi);
     }
     this.count--;
     return true;
@@ -201,7 +250,8 @@ export class RunSet {
 
   /** The lowest value in [0, limit) that is not in the set, or undefined when all are taken. */
   lowestFree(limit: bigint): bigint | undefined {
-    const first = this.lo.length > 0 && this.lo[0] === 0n ? (this.hi[0] as bigint) + 1n : 0n;
+    const ch = this.chunks[0];
+    const first = ch && ch.lo[0] === 0n ? (ch.hi[0] as bigint) + 1n : 0n;
     return first < limit ? first : undefined;
   }
 }

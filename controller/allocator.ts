@@ -161,11 +161,11 @@ export class Allocator {
     if (failures.length > 0 && (next.size === 0 || !failures.every(tolerable))) {
       return this.fail(svc, failures[0] as Failure, lost);
     }
-    const before = this.held(svc.key).map((i) => i.ip);
+    const prev = cur?.ips;
+    const changed =
+      !prev || prev.size !== next.size || [...next].some(([f, h]) => prev.get(f)?.value !== h.value);
     this.commit(svc, next);
-    const ips = this.held(svc.key);
-    const changed = ips.length !== before.length || ips.some((i, n) => i.ip !== before[n]);
-    return { ok: true, ips, changed, unserved: failures };
+    return { ok: true, ips: this.held(svc.key), changed, unserved: failures };
   }
 
   release(key: string): boolean {
@@ -225,17 +225,17 @@ export class Allocator {
     const cur = this.services.get(key);
     if (!cur) return [];
     const order = [...cur.model.families, 'IPv4', 'IPv6'];
-    return [...cur.ips]
-      .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
-      .map(([family, h]) => {
-        const inPool = this.index.usable(family, h.value);
-        return {
-          family,
-          ip: formatIP({ family, value: h.value }),
-          pool: inPool ? this.index.poolAt(family, h.value)?.model.name : h.from,
-          outOfPool: !inPool,
-        };
-      });
+    const entries = [...cur.ips];
+    if (entries.length > 1) entries.sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+    return entries.map(([family, h]) => {
+      const inPool = this.index.usable(family, h.value);
+      return {
+        family,
+        ip: formatIP({ family, value: h.value }),
+        pool: inPool ? this.index.poolAt(family, h.value)?.model.name : h.from,
+        outOfPool: !inPool,
+      };
+    });
   }
 
   /** Whether a held IP still answers the Service's request (see the rules at the top). */
@@ -290,7 +290,10 @@ export class Allocator {
         return why ? [`${k} (${why})`] : [];
       });
     if (blockers.length > 0) {
-      return f('IPInUse', `requested IP ${ip} is in use by Service ${blockers.join(', ')}, which cannot share it`);
+      return f(
+        'IPInUse',
+        `requested IP ${ip} is in use by Service ${blockers.join(', ')}, which cannot share it`,
+      );
     }
     return { value: req.value, from: name };
   }
@@ -320,9 +323,9 @@ export class Allocator {
       if (!st.spaces[family]) return f('FamilyNotAvailable', `pool "${wanted}" has no ${family} addresses`);
       return [st];
     }
-    const withFamily = this.index.ordered.filter((st) => st.spaces[family]);
-    if (withFamily.length === 0) return f('FamilyNotAvailable', `no usable pool has ${family} addresses`);
-    const cands = withFamily.filter((st) => st.model.autoAssign && poolAllows(st.model, svc, ns));
+    if (!this.index.hasFamily(family))
+      return f('FamilyNotAvailable', `no usable pool has ${family} addresses`);
+    const cands = this.index.autoAssign(family, svc, ns);
     if (cands.length > 0) return cands;
     return f(
       'NoEligiblePool',
@@ -395,7 +398,7 @@ export class Allocator {
   private unhold(key: string, family: Family, value: bigint): void {
     const list = this.holders[family].get(value);
     if (!list) return;
-    const rest = list.filter((k) => k !== key);
+    const rest = list.length === 1 && list[0] === key ? [] : list.filter((k) => k !== key);
     if (rest.length > 0) this.holders[family].set(value, rest);
     else {
       this.holders[family].delete(value);

@@ -185,6 +185,8 @@ interface Range {
  */
 export class PoolIndex {
   readonly ordered: readonly PoolState[];
+  private readonly auto: Record<Family, PoolState[]> = { IPv4: [], IPv6: [] }; // autoAssign pools, in order
+  private readonly anyRules: boolean; // some pool has a serviceAllocation rule
   private readonly byName = new Map<string, PoolState>(); // pool name -> state
   private readonly ranges: Record<Family, Range[]> = { IPv4: [], IPv6: [] }; // sorted by start
 
@@ -198,12 +200,32 @@ export class PoolIndex {
       }
       return { model, spaces };
     });
+    this.anyRules = pools.some(
+      (p) => p.namespaces.length + p.namespaceSelectors.length + p.serviceSelectors.length > 0,
+    );
     for (const st of this.ordered) {
       this.byName.set(st.model.name, st);
+      for (const family of ['IPv4', 'IPv6'] as const) {
+        if (st.spaces[family] && st.model.autoAssign) this.auto[family].push(st);
+      }
       for (const iv of st.model.intervals)
         this.ranges[iv.family].push({ start: iv.start, end: iv.end, pool: st });
     }
     for (const list of Object.values(this.ranges)) list.sort((a, b) => (a.start < b.start ? -1 : 1));
+  }
+
+  hasFamily(family: Family): boolean {
+    return this.ranges[family].length > 0;
+  }
+
+  /** autoAssign pools of a family that admit the Service, in candidate order (do not mutate). */
+  autoAssign(
+    family: Family,
+    svc: { readonly namespace: string; readonly labels: Labels },
+    ns: Labels,
+  ): PoolState[] {
+    const all = this.auto[family];
+    return this.anyRules ? all.filter((st) => poolAllows(st.model, svc, ns)) : all;
   }
 
   pool(name: string): PoolState | undefined {

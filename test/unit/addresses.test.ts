@@ -192,8 +192,8 @@ describe('interval math', () => {
   it('RunSet behaves like a Set of bigints and finds the lowest free value', () => {
     const op = fc.tuple(fc.boolean(), fc.nat(40));
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-        const rs = new RunSet();
+      fc.property(fc.array(op, { maxLength: 200 }), fc.constantFrom(1, 2, 64), (ops, chunkSize) => {
+        const rs = new RunSet(chunkSize);
         const ref = new Set<number>();
         for (const [add, n] of ops) {
           expect(add ? rs.add(BigInt(n)) : rs.delete(BigInt(n))).toBe(add ? !ref.has(n) : ref.has(n));
