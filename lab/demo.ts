@@ -95,22 +95,16 @@ export async function demo(dir: string, say: (l: string) => void): Promise<void>
     500,
   );
   await k('get', 'svc', 'web');
-  if (!vip) {
-    say('\nThe Service stays <pending> until the controller exists; nothing answers ARP for the pool yet:');
-    await shell(say, `lab exec client -- arping -c 2 -w 2 -I eth0 ${POOL_V4_ONLINK.start}`, 'ip', [
-      ...[
-        'netns',
-        'exec',
-        r.topology.client.netns,
-        'arping',
-        '-c',
-        '2',
-        '-w',
-        '2',
-        '-I',
-        'eth0',
-        POOL_V4_ONLINK.start,
-      ],
+  const speakers = Object.values(r.speakers).some((x) => x.state === 'running');
+  if (!vip || !speakers) {
+    say(
+      vip
+        ? `\n${vip} is assigned, but no speaker exists yet, so nothing answers ARP for it:`
+        : '\nThe Service stays <pending> until the controller exists; nothing answers ARP for the pool yet:',
+    );
+    const target = vip || POOL_V4_ONLINK.start;
+    await shell(say, `lab exec client -- arping -c 2 -w 2 -I eth0 ${target}`, 'ip', [
+      ...['netns', 'exec', r.topology.client.netns, 'arping', '-c', '2', '-w', '2', '-I', 'eth0', target],
     ]);
     return;
   }
