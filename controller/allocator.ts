@@ -32,6 +32,8 @@
  * - PreferDualStack succeeds with the families it can serve when the others fail only for
  *   lack of a pool (FamilyNotAvailable, NoEligiblePool, PoolExhausted) and carry no requested
  *   IP; those are listed in `unserved` and retried on every assign. RequireDualStack needs all.
+ * - A requested IP or a requested pool bypasses autoAssign but not serviceAllocation. Dropping
+ *   a request keeps the IP (nothing asks for a move). A second restore of a known key is a no-op.
  */
 import { type Address, type Family, formatIP, parseIP } from '../api/addresses.js';
 import type { Labels } from '../api/selectors.js';
@@ -105,7 +107,11 @@ const earlier = (a: ServiceModel, b: ServiceModel): boolean =>
 export class Allocator {
   private index = new PoolIndex([]);
   private readonly services = new Map<string, Holding>(); // service key -> what it holds
-  private readonly holders = { IPv4: new Map<bigint, string[]>(), IPv6: new Map<bigint, string[]>() }; // ip -> keys
+  // ip -> key of its holder, or keys when shared (a bare string saves an array per address)
+  private readonly holders = {
+    IPv4: new Map<bigint, string | string[]>(),
+    IPv6: new Map<bigint, string | string[]>(),
+  };
   private readonly bySharingKey = new Map<string, Set<string>>(); // sharing key -> service keys
 
   setPools(pools: readonly PoolModel[]): void {
@@ -204,7 +210,7 @@ export class Allocator {
 
   holderOf(ip: string): string[] {
     const a = parseIP(ip);
-    return a ? [...(this.holders[a.family].get(a.value) ?? [])].sort() : [];
+    return a ? this.holdersAt(a.family, a.value).sort() : [];
   }
 
   snapshot(): { key: string; ips: string[] }[] {
@@ -217,25 +223,40 @@ export class Allocator {
     return (this.services.get(key) as Holding).model;
   }
 
+  private holdersAt(family: Family, value: bigint): string[] {
+    const h = this.holders[family].get(value);
+    return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
+  }
+
   private others(key: string, family: Family, value: bigint): string[] {
-    return (this.holders[family].get(value) ?? []).filter((k) => k !== key);
+    const h = this.holders[family].get(value);
+    if (h === undefined || h === key) return [];
+    return typeof h === 'string' ? [h] : h.filter((k) => k !== key);
   }
 
   private held(key: string): AssignedIP[] {
     const cur = this.services.get(key);
     if (!cur) return [];
-    const order = [...cur.model.families, 'IPv4', 'IPv6'];
-    const entries = [...cur.ips];
-    if (entries.length > 1) entries.sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
-    return entries.map(([family, h]) => {
-      const inPool = this.index.usable(family, h.value);
-      return {
-        family,
-        ip: formatIP({ family, value: h.value }),
-        pool: inPool ? this.index.poolAt(family, h.value)?.model.name : h.from,
-        outOfPool: !inPool,
-      };
-    });
+    const out: AssignedIP[] = [];
+    // wanted families in the Service's order first, then any it no longer wants (restored)
+    for (const family of cur.model.families) {
+      const h = cur.ips.get(family);
+      if (h) out.push(this.describe(family, h));
+    }
+    for (const [family, h] of cur.ips)
+      if (!cur.model.families.includes(family)) out.push(this.describe(family, h));
+    return out;
+  }
+
+  private describe(family: Family, h: Hold): AssignedIP {
+    const st = this.index.poolAt(family, h.value);
+    const inPool = st?.spaces[family]?.space.ordinalOf(h.value) !== undefined;
+    return {
+      family,
+      ip: formatIP({ family, value: h.value }),
+      pool: inPool ? st?.model.name : h.from,
+      outOfPool: !inPool,
+    };
   }
 
   /** Whether a held IP still answers the Service's request (see the rules at the top). */
@@ -387,23 +408,18 @@ export class Allocator {
   }
 
   private hold(key: string, family: Family, value: bigint): void {
-    const list = this.holders[family].get(value);
-    if (list) list.push(key);
-    else {
-      this.holders[family].set(value, [key]);
+    const h = this.holders[family].get(value);
+    if (h === undefined) {
+      this.holders[family].set(value, key);
       this.index.mark(family, value, true);
-    }
+    } else this.holders[family].set(value, typeof h === 'string' ? [h, key] : [...h, key]);
   }
 
   private unhold(key: string, family: Family, value: bigint): void {
-    const list = this.holders[family].get(value);
-    if (!list) return;
-    const rest = list.length === 1 && list[0] === key ? [] : list.filter((k) => k !== key);
-    if (rest.length > 0) this.holders[family].set(value, rest);
-    else {
-      this.holders[family].delete(value);
-      this.index.mark(family, value, false);
-    }
+    const rest = this.others(key, family, value);
+    if (rest.length > 1) this.holders[family].set(value, rest);
+    else if (rest.length === 1) this.holders[family].set(value, rest[0] as string);
+    else if (this.holders[family].delete(value)) this.index.mark(family, value, false);
   }
 }
 

@@ -8,7 +8,8 @@
  *   comparePoolOrder(a, b)     candidate order: priority (unset last), then name
  *   statusCount(n: bigint) -> number | string   exact count for pool status; a string above 2^53
  *   poolAllows(pool, svc, namespaceLabels) -> boolean   the serviceAllocation rule
- *   class PoolIndex            the allocator's run-time pools: order, lookup by name/address, usage
+ *   class PoolIndex(pools)     the allocator's run-time pools: ordered, pool(name), poolAt(family, v),
+ *                              usable(family, v), hasFamily(f), autoAssign(f, svc, nsLabels), mark(f, v, used)
  *
  * Rules:
  * - A pool with any invalid entry or selector is not used at all (problem InvalidAddress /
