@@ -5,6 +5,7 @@
  */
 const BENCHES: Record<string, () => Promise<string>> = {
   allocator: async () => (await import('./allocator.bench.js')).benchAllocator(),
+  'control-plane': async () => (await import('./control-plane.bench.js')).benchControlPlane(),
 };
 
 async function main(args: readonly string[]): Promise<number> {
