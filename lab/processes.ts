@@ -68,7 +68,8 @@ export function ensureController(s: LabState): SlotState {
   if (!ours(s.pids.controller, s.dir)) {
     s.pids.controller = spawnDetached(
       process.execPath,
-      [file, '--kubeconfig', p.kubeconfig],
+      // Loopback only: the lab never opens ports on the host's own interfaces.
+      [file, '--kubeconfig', p.kubeconfig, '--metrics-addr', '127.0.0.1:7472'],
       p.log('controller'),
     );
   }
