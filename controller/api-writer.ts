@@ -8,8 +8,8 @@ import {
 } from '@kubernetes/client-node';
 import type { IPAddressPool } from '../api/crd-types.js';
 import { GROUP, IPADDRESSPOOL_PLURAL, VERSION } from '../api/crd-types.js';
-import type { EventRecorder } from '../kube/events.js';
 import { classifyApiError } from '../kube/errors.js';
+import type { EventRecorder } from '../kube/events.js';
 import type { EventSink, Writer } from './reconciler.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -6,7 +6,7 @@
 import type { KubernetesObject, V1Namespace, V1Service } from '@kubernetes/client-node';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
-import { GROUP, type IPAddressPool, IPADDRESSPOOL_PLURAL, VERSION } from '../api/crd-types.js';
+import { GROUP, IPADDRESSPOOL_PLURAL, type IPAddressPool, VERSION } from '../api/crd-types.js';
 import type { KubeClients } from '../kube/client.js';
 import { classifyApiError, describeApiError } from '../kube/errors.js';
 import { EventRecorder, kubeEventSink } from '../kube/events.js';
@@ -42,7 +42,11 @@ export class ControllerApp {
   ) {
     const kc = clients.kubeConfig;
     const informer = <T extends KubernetesObject>(name: string, path: string) =>
-      new Informer<T>({ name, listerWatcher: restListerWatcher<T>(kc, { path }), logger: log.child({ component: 'informer', informer: name }) });
+      new Informer<T>({
+        name,
+        listerWatcher: restListerWatcher<T>(kc, { path }),
+        logger: log.child({ component: 'informer', informer: name }),
+      });
     this.services = informer('services', '/api/v1/services');
     this.pools = informer('ipaddresspools', `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}`);
     this.namespaces = informer('namespaces', '/api/v1/namespaces');
@@ -110,7 +114,9 @@ export class ControllerApp {
   private async lead(signal: AbortSignal): Promise<void> {
     this.metrics.leader.set(undefined, 1);
     this.log.info('leading: waiting for caches');
-    const ready = await Promise.all([this.services, this.pools, this.namespaces].map((i) => i.waitForSync(signal)));
+    const ready = await Promise.all(
+      [this.services, this.pools, this.namespaces].map((i) => i.waitForSync(signal)),
+    );
     if (!ready.every(Boolean)) return this.endTerm();
     const queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
     const reconciler = this.reconciler(queue);

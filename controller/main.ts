@@ -19,7 +19,10 @@ async function main(): Promise<number> {
     return 0;
   }
   // The root logger carries who we are; each module adds its own `component`.
-  const log = pino({ level: opts.logLevel, base: { program: 'heraldlb-controller', identity: opts.identity } });
+  const log = pino({
+    level: opts.logLevel,
+    base: { program: 'heraldlb-controller', identity: opts.identity },
+  });
   const clients = makeClients(loadKubeConfig({ kubeconfigPath: opts.kubeconfig }));
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {

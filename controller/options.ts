@@ -26,7 +26,13 @@ interface FlagSpec {
 }
 
 const FLAGS: FlagSpec[] = [
-  { name: 'kubeconfig', env: 'KUBECONFIG', help: 'kubeconfig path; in-cluster config when empty', kind: 'string', def: '' },
+  {
+    name: 'kubeconfig',
+    env: 'KUBECONFIG',
+    help: 'kubeconfig path; in-cluster config when empty',
+    kind: 'string',
+    def: '',
+  },
   {
     name: 'load-balancer-class',
     env: 'HERALDLB_LOAD_BALANCER_CLASS',
@@ -34,10 +40,34 @@ const FLAGS: FlagSpec[] = [
     kind: 'string',
     def: '',
   },
-  { name: 'leader-elect', env: 'HERALDLB_LEADER_ELECT', help: 'elect one active replica via a Lease', kind: 'bool', def: 'true' },
-  { name: 'lease-namespace', env: 'HERALDLB_LEASE_NAMESPACE', help: 'namespace of the Lease', kind: 'string', def: 'heraldlb-system' },
-  { name: 'lease-name', env: 'HERALDLB_LEASE_NAME', help: 'name of the Lease', kind: 'string', def: 'heraldlb-controller' },
-  { name: 'identity', env: 'HERALDLB_IDENTITY', help: 'this replica in the Lease; default hostname_pid', kind: 'string', def: '' },
+  {
+    name: 'leader-elect',
+    env: 'HERALDLB_LEADER_ELECT',
+    help: 'elect one active replica via a Lease',
+    kind: 'bool',
+    def: 'true',
+  },
+  {
+    name: 'lease-namespace',
+    env: 'HERALDLB_LEASE_NAMESPACE',
+    help: 'namespace of the Lease',
+    kind: 'string',
+    def: 'heraldlb-system',
+  },
+  {
+    name: 'lease-name',
+    env: 'HERALDLB_LEASE_NAME',
+    help: 'name of the Lease',
+    kind: 'string',
+    def: 'heraldlb-controller',
+  },
+  {
+    name: 'identity',
+    env: 'HERALDLB_IDENTITY',
+    help: 'this replica in the Lease; default hostname_pid',
+    kind: 'string',
+    def: '',
+  },
   {
     name: 'metrics-addr',
     env: 'HERALDLB_METRICS_ADDR',
@@ -52,8 +82,20 @@ const FLAGS: FlagSpec[] = [
     kind: 'string',
     def: '*/5 * * * *',
   },
-  { name: 'workers', env: 'HERALDLB_WORKERS', help: 'concurrent reconciles (API writes)', kind: 'int', def: '8' },
-  { name: 'log-level', env: 'HERALDLB_LOG_LEVEL', help: 'trace|debug|info|warn|error', kind: 'string', def: 'info' },
+  {
+    name: 'workers',
+    env: 'HERALDLB_WORKERS',
+    help: 'concurrent reconciles (API writes)',
+    kind: 'int',
+    def: '8',
+  },
+  {
+    name: 'log-level',
+    env: 'HERALDLB_LOG_LEVEL',
+    help: 'trace|debug|info|warn|error',
+    kind: 'string',
+    def: 'info',
+  },
 ];
 
 export class UsageError extends Error {
@@ -61,8 +103,16 @@ export class UsageError extends Error {
 }
 
 export function helpText(): string {
-  const lines = FLAGS.map((f) => `  --${f.name.padEnd(22)} ${f.help} (env ${f.env}; default ${f.def || 'empty'})`);
-  return ['Usage: heraldlb-controller [flags]', '', ...lines, '  --help                   this text', ''].join('\n');
+  const lines = FLAGS.map(
+    (f) => `  --${f.name.padEnd(22)} ${f.help} (env ${f.env}; default ${f.def || 'empty'})`,
+  );
+  return [
+    'Usage: heraldlb-controller [flags]',
+    '',
+    ...lines,
+    '  --help                   this text',
+    '',
+  ].join('\n');
 }
 
 function convert(f: FlagSpec, raw: string): string | boolean | number {
@@ -73,14 +123,18 @@ function convert(f: FlagSpec, raw: string): string | boolean | number {
   }
   if (f.kind === 'int') {
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--${f.name}: expected 1..256, got "${raw}"`);
+    if (!Number.isInteger(n) || n < 1 || n > 256)
+      throw new UsageError(`--${f.name}: expected 1..256, got "${raw}"`);
     return n;
   }
   return raw;
 }
 
 /** Returns 'help' when --help was asked for; throws UsageError on a bad flag. */
-export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Options | 'help' {
+export function parseOptions(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Options | 'help' {
   const raw = new Map<string, string>();
   for (const f of FLAGS) raw.set(f.name, env[f.env] ?? f.def);
   for (let i = 0; i < argv.length; i++) {

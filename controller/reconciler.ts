@@ -10,10 +10,10 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { IPAddressPool, IPAddressPoolStatus } from '../api/crd-types.js';
 import type { Labels } from '../api/selectors.js';
-import { type AssignResult, Allocator } from './allocator.js';
+import { Allocator, type AssignResult } from './allocator.js';
 import { type PoolProblem, parsePools } from './pools.js';
 import { desiredStatus, parseService } from './service.js';
-import { poolStatus, releaseWrites, samePoolStatus, serviceWrites, type ServiceWrites } from './status.js';
+import { poolStatus, releaseWrites, type ServiceWrites, samePoolStatus, serviceWrites } from './status.js';
 
 export interface Caches {
   service(key: string): V1Service | undefined;
@@ -104,7 +104,10 @@ export class Reconciler {
         this.d.events.service(svc, 'Warning', 'IPConflict', `${c.ip} is also held by ${c.with.join(', ')}`);
       }
     }
-    return [...this.d.caches.services().map((s) => `svc/${s.metadata?.namespace}/${s.metadata?.name}`), 'pools'];
+    return [
+      ...this.d.caches.services().map((s) => `svc/${s.metadata?.namespace}/${s.metadata?.name}`),
+      'pools',
+    ];
   }
 
   async handle(key: string): Promise<void> {
@@ -117,7 +120,8 @@ export class Reconciler {
     const { pools, problems } = parsePools(this.d.caches.pools());
     this.allocator.setPools(pools);
     this.problems = problems;
-    for (const name of this.poolNames) if (!pools.some((p) => p.name === name)) this.d.observer.poolGone(name);
+    for (const name of this.poolNames)
+      if (!pools.some((p) => p.name === name)) this.d.observer.poolGone(name);
     this.poolNames = new Set(pools.map((p) => p.name));
   }
 
@@ -125,7 +129,8 @@ export class Reconciler {
     this.syncPools();
     for (const p of this.d.caches.pools()) this.d.enqueue(`pool/${p.metadata.name}`);
     // Held IPs never move on a pool edit; this re-checks pending Services and out-of-pool marks.
-    for (const s of this.d.caches.services()) this.d.enqueue(`svc/${s.metadata?.namespace}/${s.metadata?.name}`);
+    for (const s of this.d.caches.services())
+      this.d.enqueue(`svc/${s.metadata?.namespace}/${s.metadata?.name}`);
   }
 
   private async reconcilePool(name: string): Promise<void> {
@@ -229,7 +234,12 @@ export class Reconciler {
       for (const name of this.poolNames) this.d.enqueue(`pool/${name}`, POOL_STATUS_DELAY_MS);
     }
     for (const u of result.unserved) {
-      this.d.events.service(svc, 'Warning', 'FamilyNotServed', `${u.family ?? ''} ${u.reason}: ${u.message}`.trim());
+      this.d.events.service(
+        svc,
+        'Warning',
+        'FamilyNotServed',
+        `${u.family ?? ''} ${u.reason}: ${u.message}`.trim(),
+      );
     }
     const out = result.ips.filter((i) => i.outOfPool);
     if (out.length > 0 && !this.outOfPool.has(key)) {

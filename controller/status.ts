@@ -28,7 +28,8 @@ const ingressOf = (ips: readonly { ip: string }[]): V1LoadBalancerIngress[] =>
   ips.map((i) => ({ ip: i.ip, ipMode: 'VIP' }));
 
 const sameIngress = (a: readonly V1LoadBalancerIngress[], b: readonly V1LoadBalancerIngress[]): boolean =>
-  a.length === b.length && a.every((x, i) => x.ip === b[i]?.ip && (x.ipMode ?? 'VIP') === (b[i]?.ipMode ?? 'VIP'));
+  a.length === b.length &&
+  a.every((x, i) => x.ip === b[i]?.ip && (x.ipMode ?? 'VIP') === (b[i]?.ipMode ?? 'VIP'));
 
 export function serviceWrites(svc: V1Service, desired: DesiredService): ServiceWrites {
   const out: ServiceWrites = {};
@@ -39,7 +40,9 @@ export function serviceWrites(svc: V1Service, desired: DesiredService): ServiceW
   }
   const curPool = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFromPool];
   if ((curPool ?? undefined) !== desired.poolAnnotation) {
-    out.metadata = { metadata: { annotations: { [ANNOTATIONS.allocatedFromPool]: desired.poolAnnotation ?? null } } };
+    out.metadata = {
+      metadata: { annotations: { [ANNOTATIONS.allocatedFromPool]: desired.poolAnnotation ?? null } },
+    };
   }
   return out;
 }
@@ -49,7 +52,14 @@ export function releaseWrites(svc: V1Service): ServiceWrites {
   return serviceWrites(svc, { ingress: [], poolAnnotation: undefined });
 }
 
-function condition(type: string, ok: boolean, reason: string, message: string, prev: Condition[], now: string) {
+function condition(
+  type: string,
+  ok: boolean,
+  reason: string,
+  message: string,
+  prev: Condition[],
+  now: string,
+) {
   const status = ok ? 'True' : 'False';
   const old = prev.find((c) => c.type === type);
   // Kubernetes convention: the transition time moves only when status flips.
@@ -108,8 +118,16 @@ const norm = (s: IPAddressPoolStatus | undefined): string =>
     String(s?.availableIPv6 ?? 0),
     [...(s?.conditions ?? [])]
       .sort((a, b) => (a.type < b.type ? -1 : 1))
-      .map((c) => [c.type, c.status, c.reason, c.message, new Date(c.lastTransitionTime as string).toISOString()]),
+      .map((c) => [
+        c.type,
+        c.status,
+        c.reason,
+        c.message,
+        new Date(c.lastTransitionTime as string).toISOString(),
+      ]),
   ]);
 
-export const samePoolStatus = (a: IPAddressPoolStatus | undefined, b: IPAddressPoolStatus | undefined): boolean =>
-  norm(a) === norm(b);
+export const samePoolStatus = (
+  a: IPAddressPoolStatus | undefined,
+  b: IPAddressPoolStatus | undefined,
+): boolean => norm(a) === norm(b);

@@ -2,10 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** What a tier needs from the machine, as one sentence per missing thing. */
-export function missing(needs: { root?: boolean; netns?: boolean; go?: boolean; commands?: string[] }): string[] {
+export function missing(needs: {
+  root?: boolean;
+  netns?: boolean;
+  go?: boolean;
+  commands?: string[];
+}): string[] {
   const out: string[] = [];
   if (needs.root && process.getuid?.() !== 0) out.push('must run as root');
-  if (needs.go && !has('go') && !existsSync('/usr/local/go/bin/go')) out.push('`go` is needed to build the control plane');
+  if (needs.go && !has('go') && !existsSync('/usr/local/go/bin/go'))
+    out.push('`go` is needed to build the control plane');
   if (needs.netns) {
     try {
       execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });

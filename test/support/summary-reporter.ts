@@ -1,4 +1,4 @@
-import type { RunnerTestFile, RunnerTask } from 'vitest';
+import type { RunnerTask, RunnerTestFile } from 'vitest';
 import type { Reporter } from 'vitest/node';
 
 // CI reads one plain closing line, `N passed, N failed`. It is printed from onFinished,
