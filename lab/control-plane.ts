@@ -51,7 +51,8 @@ export interface Binaries {
 /** The repository root, whether this runs from source (lab/) or compiled (dist/lab/). */
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4 && !existsSync(join(dir, 'lab', 'bin', 'build-control-plane.sh')); i++) dir = resolve(dir, '..');
+  for (let i = 0; i < 4 && !existsSync(join(dir, 'lab', 'bin', 'build-control-plane.sh')); i++)
+    dir = resolve(dir, '..');
   return dir;
 }
 
@@ -66,7 +67,12 @@ export async function ensureBinaries(): Promise<Binaries> {
     throw new Error(`building the control plane failed (is Go installed?):\n${stderr}`, { cause: err });
   }
   const dir = out.trim().split('\n').pop() ?? '';
-  return { dir, etcd: join(dir, 'etcd'), kubeApiserver: join(dir, 'kube-apiserver'), kubectl: join(dir, 'kubectl') };
+  return {
+    dir,
+    etcd: join(dir, 'etcd'),
+    kubeApiserver: join(dir, 'kube-apiserver'),
+    kubectl: join(dir, 'kubectl'),
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -157,7 +163,8 @@ async function waitReady(server: string, tls: AdminTls, procs: ChildProcess[], t
   let last = 'no answer yet';
   for (let i = 0; Date.now() < deadline && i < 10_000; i++) {
     const dead = procs.find((p) => p.exitCode !== null || p.signalCode !== null);
-    if (dead) throw new Error(`${dead.spawnfile} exited (${dead.exitCode ?? dead.signalCode}) before /readyz`);
+    if (dead)
+      throw new Error(`${dead.spawnfile} exited (${dead.exitCode ?? dead.signalCode}) before /readyz`);
     try {
       const r = await adminCall(server, tls, 'GET', '/readyz');
       if (r.status === 200) return;
@@ -186,7 +193,8 @@ async function killAndWait(pid: number, graceMs: number): Promise<void> {
   } catch {
     return;
   }
-  for (let waited = 0; waited < graceMs && alive(pid); waited += 50) await new Promise((r) => setTimeout(r, 50));
+  for (let waited = 0; waited < graceMs && alive(pid); waited += 50)
+    await new Promise((r) => setTimeout(r, 50));
   if (alive(pid)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -227,7 +235,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   await mkdir(join(dir, 'logs'), { recursive: true });
   await mkdir(join(dir, 'certs'), { recursive: true });
   if (!detached) await writeFile(join(dir, 'owner.pid'), String(process.pid));
-  const sans = ['IP:127.0.0.1', 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default.svc', 'IP:198.51.100.1'];
+  const sans = [
+    'IP:127.0.0.1',
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default.svc',
+    'IP:198.51.100.1',
+  ];
   const pki = await makePki(join(dir, 'certs'), sans);
   const [etcdPort, peerPort, port] = [await freePort(), await freePort(), opts.port ?? (await freePort())];
   const server = `https://127.0.0.1:${port}`;
@@ -259,7 +273,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   } catch (err) {
     const log = await readFile(join(dir, 'logs', 'kube-apiserver.log'), 'utf8').catch(() => '');
     await stopControlPlaneAt(dir);
-    throw new Error(`${(err as Error).message}\n--- kube-apiserver log tail ---\n${log.slice(-3000)}`, { cause: err });
+    throw new Error(`${(err as Error).message}\n--- kube-apiserver log tail ---\n${log.slice(-3000)}`, {
+      cause: err,
+    });
   }
   const kubeconfigPath = join(dir, 'admin.kubeconfig');
   await writeFile(kubeconfigPath, await adminKubeconfigYaml(server, pki), { mode: 0o600 });
@@ -280,7 +296,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 async function ensureObject(server: string, tls: AdminTls, path: string, body: unknown): Promise<void> {
   const r = await adminCall(server, tls, 'POST', path, body);
-  if (r.status !== 201 && r.status !== 409) throw new Error(`POST ${path}: ${r.status} ${r.body.slice(0, 300)}`);
+  if (r.status !== 201 && r.status !== 409)
+    throw new Error(`POST ${path}: ${r.status} ${r.body.slice(0, 300)}`);
 }
 
 async function serviceAccountKubeconfig(
@@ -300,6 +317,8 @@ async function serviceAccountKubeconfig(
   if (r.status !== 201) throw new Error(`token for ${ns}/${name}: ${r.status} ${r.body.slice(0, 300)}`);
   const token = (JSON.parse(r.body) as { status: { token: string } }).status.token;
   const path = join(dir, `sa-${ns}-${name}.kubeconfig`);
-  await writeFile(path, kubeconfigYaml(server, tls.ca.toString(), { name: `${ns}-${name}`, token }), { mode: 0o600 });
+  await writeFile(path, kubeconfigYaml(server, tls.ca.toString(), { name: `${ns}-${name}`, token }), {
+    mode: 0o600,
+  });
   return path;
 }

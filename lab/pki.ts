@@ -30,12 +30,21 @@ async function openssl(args: string[], cwd: string): Promise<void> {
 }
 
 async function signedPair(dir: string, name: string, subject: string, ext: string): Promise<void> {
-  await openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
+  await openssl(
+    ['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject],
+    dir,
+  );
   await writeFile(join(dir, `${name}.ext`), ext);
   await openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat(
-      ['-days', '3650', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`],
-    ),
+    ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
+      '-days',
+      '3650',
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ]),
     dir,
   );
 }
@@ -43,7 +52,19 @@ async function signedPair(dir: string, name: string, subject: string, ext: strin
 /** Makes a fresh PKI in `dir`. `sans` are the serving certificate's subject alt names. */
 export async function makePki(dir: string, sans: string[]): Promise<Pki> {
   await openssl(
-    ['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=heraldlb-lab-ca'],
+    [
+      'req',
+      '-x509',
+      ...EC,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=heraldlb-lab-ca',
+    ],
     dir,
   );
   const serverExt = `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n`;

@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs';
-import { AuthorizationV1Api, CoreV1Api, RbacAuthorizationV1Api, VersionApi, KubeConfig } from '@kubernetes/client-node';
+import {
+  AuthorizationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  VersionApi,
+} from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { startControlPlane } from '../../lab/control-plane.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
@@ -34,7 +40,9 @@ describe.runIf(controlPlaneAvailable())('control plane', () => {
         body: { spec: { resourceAttributes: { verb: 'list', resource: 'services', namespace: ns } } },
       });
       expect(review.status?.allowed).toBe(false);
-      await expect(sa.makeApiClient(CoreV1Api).listNamespacedService({ namespace: ns })).rejects.toMatchObject({
+      await expect(
+        sa.makeApiClient(CoreV1Api).listNamespacedService({ namespace: ns }),
+      ).rejects.toMatchObject({
         code: 403,
       });
 
@@ -43,7 +51,10 @@ describe.runIf(controlPlaneAvailable())('control plane', () => {
       const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
       await rbac.createNamespacedRole({
         namespace: ns,
-        body: { metadata: { name: 'svc-read' }, rules: [{ apiGroups: [''], resources: ['services'], verbs: ['list'] }] },
+        body: {
+          metadata: { name: 'svc-read' },
+          rules: [{ apiGroups: [''], resources: ['services'], verbs: ['list'] }],
+        },
       });
       await rbac.createNamespacedRoleBinding({
         namespace: ns,

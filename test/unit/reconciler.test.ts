@@ -16,9 +16,20 @@ class FakeApi {
   decisions: Decision[] = [];
   private rv = 1;
 
-  svc(ns: string, name: string, spec: Partial<V1Service['spec']> = {}, annotations: Record<string, string> = {}) {
+  svc(
+    ns: string,
+    name: string,
+    spec: Partial<V1Service['spec']> = {},
+    annotations: Record<string, string> = {},
+  ) {
     const s: V1Service = {
-      metadata: { namespace: ns, name, annotations, resourceVersion: String(this.rv++), creationTimestamp: new Date(this.rv * 1000) },
+      metadata: {
+        namespace: ns,
+        name,
+        annotations,
+        resourceVersion: String(this.rv++),
+        creationTimestamp: new Date(this.rv * 1000),
+      },
       spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }], ...spec },
     };
     this.services.set(`${ns}/${name}`, s);
@@ -27,7 +38,11 @@ class FakeApi {
 
   pool(name: string, addresses: string[], extra: Partial<IPAddressPool['spec']> = {}) {
     this.pools.set(name, {
-      metadata: { name, creationTimestamp: new Date(this.rv * 1000).toISOString(), resourceVersion: String(this.rv++) },
+      metadata: {
+        name,
+        creationTimestamp: new Date(this.rv * 1000).toISOString(),
+        resourceVersion: String(this.rv++),
+      },
       spec: { addresses, ...extra },
     });
   }
@@ -81,7 +96,8 @@ class FakeApi {
       },
       events: {
         service: (s, type, reason, message) => this.events.push({ key: keyOf(s), type, reason, message }),
-        pool: (p, type, reason, message) => this.events.push({ key: `pool/${p.metadata.name}`, type, reason, message }),
+        pool: (p, type, reason, message) =>
+          this.events.push({ key: `pool/${p.metadata.name}`, type, reason, message }),
       },
       observer: { allocationFailed() {}, poolStats() {}, poolGone() {}, outOfPool() {} },
       enqueue: (k) => this.queue.push(k),
@@ -170,11 +186,17 @@ describe('reconciler', () => {
     expect(api.writes.some((w) => w.endsWith('web/other'))).toBe(false);
 
     const a = api.services.get('web/a') as V1Service;
-    api.services.set('web/a', { ...a, spec: { ...a.spec, type: 'ClusterIP' }, metadata: { ...a.metadata, resourceVersion: '9999' } });
+    api.services.set('web/a', {
+      ...a,
+      spec: { ...a.spec, type: 'ClusterIP' },
+      metadata: { ...a.metadata, resourceVersion: '9999' },
+    });
     api.queue.push('svc/web/a');
     await drain(api, r);
     expect(api.ingress('web/a')).toEqual([]);
-    expect(api.services.get('web/a')?.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool']).toBeUndefined();
+    expect(
+      api.services.get('web/a')?.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool'],
+    ).toBeUndefined();
     expect(api.events).toContainEqual(expect.objectContaining({ key: 'web/a', reason: 'IPReleased' }));
   });
 
@@ -195,7 +217,8 @@ describe('reconciler', () => {
       const api = new FakeApi();
       api.pool('lan', ['192.0.2.200/30']);
       // Created in a fixed order; only the queue order varies.
-      for (const n of names) api.svc('web', n, {}, n === 'c' ? { 'heraldlb.io/loadBalancerIPs': '192.0.2.202' } : {});
+      for (const n of names)
+        api.svc('web', n, {}, n === 'c' ? { 'heraldlb.io/loadBalancerIPs': '192.0.2.202' } : {});
       const r = api.reconciler();
       r.load();
       api.queue.push('pools');
