@@ -3,6 +3,7 @@
  * Every flag has an environment twin (HERALDLB_ + upper snake case), flags win.
  */
 import { hostname } from 'node:os';
+import cron from 'node-cron';
 
 export interface Options {
   kubeconfig: string | undefined;
@@ -149,6 +150,13 @@ export function parseOptions(
       if (value === undefined) throw new UsageError(`--${spec.name} needs a value`);
     }
     raw.set(spec.name, value ?? 'true');
+  }
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+  if (!levels.includes(raw.get('log-level') ?? '')) {
+    throw new UsageError(`--log-level: expected one of ${levels.join('|')}, got "${raw.get('log-level')}"`);
+  }
+  if (!cron.validate(raw.get('resync-schedule') ?? '')) {
+    throw new UsageError(`--resync-schedule: "${raw.get('resync-schedule')}" is not a cron expression`);
   }
   const get = (name: string) => convert(FLAGS.find((f) => f.name === name) as FlagSpec, raw.get(name) ?? '');
   return {

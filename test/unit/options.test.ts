@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { helpText, parseOptions, UsageError } from '../../controller/options.js';
+
+describe('controller options', () => {
+  it('has documented defaults', () => {
+    const o = parseOptions([], {});
+    expect(o).toMatchObject({
+      kubeconfig: undefined,
+      loadBalancerClass: undefined,
+      leaderElect: true,
+      leaseNamespace: 'heraldlb-system',
+      leaseName: 'heraldlb-controller',
+      metricsAddr: '0.0.0.0:7472',
+      resyncSchedule: '*/5 * * * *',
+      workers: 8,
+      logLevel: 'info',
+    });
+  });
+
+  it.each([
+    [['--load-balancer-class', 'example.com/lb'], {}, { loadBalancerClass: 'example.com/lb' }],
+    [['--load-balancer-class=example.com/lb'], {}, { loadBalancerClass: 'example.com/lb' }],
+    [['--leader-elect=false'], {}, { leaderElect: false }],
+    [['--leader-elect'], { HERALDLB_LEADER_ELECT: 'false' }, { leaderElect: true }],
+    [[], { HERALDLB_LEADER_ELECT: 'false', HERALDLB_WORKERS: '3' }, { leaderElect: false, workers: 3 }],
+    [['--workers', '2'], { HERALDLB_WORKERS: '3' }, { workers: 2 }],
+    [[], { KUBECONFIG: '/k' }, { kubeconfig: '/k' }],
+    [['--metrics-addr='], {}, { metricsAddr: '' }],
+    [['--identity', 'a'], {}, { identity: 'a' }],
+  ] as const)('%j with env %j', (argv, env, want) => {
+    expect(parseOptions(argv, env)).toMatchObject(want);
+  });
+
+  it.each([
+    [['--nope'], /unknown argument "--nope"/],
+    [['stray'], /unknown argument "stray"/],
+    [['--workers', '0'], /--workers: expected 1..256/],
+    [['--workers', 'x'], /--workers/],
+    [['--leader-elect=maybe'], /--leader-elect: expected true or false/],
+    [['--lease-name'], /--lease-name needs a value/],
+    [['--resync-schedule', 'every minute'], /--resync-schedule: .* is not a cron expression/],
+    [['--log-level', 'loud'], /--log-level: expected one of/],
+  ] as const)('rejects %j naming the flag', (argv, message) => {
+    expect(() => parseOptions(argv, {})).toThrow(UsageError);
+    expect(() => parseOptions(argv, {})).toThrow(message);
+  });
+
+  it('asks for help, and the help names every flag with its environment variable', () => {
+    expect(parseOptions(['--workers', '2', '--help'], {})).toBe('help');
+    const text = helpText();
+    for (const flag of [
+      'kubeconfig',
+      'load-balancer-class',
+      'leader-elect',
+      'metrics-addr',
+      'resync-schedule',
+    ]) {
+      expect(text).toContain(`--${flag}`);
+    }
+    expect(text).toContain('HERALDLB_LOAD_BALANCER_CLASS');
+  });
+});
