@@ -10,13 +10,16 @@ import {
 } from '@kubernetes/client-node';
 import { sleep } from './procs.js';
 
-/** The repository (or installed package) root: this file is `<root>/dist/lab/crds.js`. */
+/** The repository (or installed package) root, from source (`lab/`) or compiled (`dist/lab/`). */
 export function packageRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4 && !existsSync(join(dir, 'package.json')); i++) dir = resolve(dir, '..');
+  return dir;
 }
 
 export function crdFiles(dir = join(packageRoot(), 'crds')): string[] {
-  if (!existsSync(dir)) return [];
+  // No CRDs would leave every test and the lab without validation: never silently.
+  if (!existsSync(dir)) throw new Error(`no CRD directory at ${dir}`);
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
