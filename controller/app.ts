@@ -34,6 +34,7 @@ export class ControllerApp {
   private readonly recorder: EventRecorder;
   private term: Term | undefined;
   private loaded = false;
+  private readonly poolGenerations = new Map<string, number>(); // pool name -> metadata.generation last routed
 
   constructor(
     private readonly opts: Options,
@@ -58,9 +59,23 @@ export class ControllerApp {
     });
     // Handlers only route keys; the current term (if leading) decides what they mean.
     this.services.onChange((k) => this.term?.queue.add(svcKey(k)));
-    this.pools.onChange(() => this.term?.queue.add('pools'));
+    this.pools.onChange((k) => this.term?.queue.add(this.poolKey(k)));
     // Namespace labels matter only for Services not yet served (held IPs never move).
     this.namespaces.onChange(() => this.term?.queue.add('pools'));
+  }
+
+  /**
+   * A pool's spec (generation) changed, or it came or went: 'pools' re-reads every pool and
+   * re-checks every Service. Anything else is a status write (mostly our own, after each batch
+   * of assignments): only that pool's status needs a look. Re-checking 10,000 Services after
+   * each of our own status writes was most of the controller's CPU in a bulk create.
+   */
+  private poolKey(name: string): string {
+    const gen = this.pools.get(name)?.metadata?.generation;
+    const same = gen !== undefined && this.poolGenerations.get(name) === gen;
+    if (gen === undefined) this.poolGenerations.delete(name);
+    else this.poolGenerations.set(name, gen);
+    return same ? `pool/${name}` : 'pools';
   }
 
   /** Runs until `signal` aborts; then releases the Lease so a standby takes over at once. */
