@@ -112,7 +112,7 @@ export class EventRecorder {
           count,
           lastTimestamp: new Date(now).toISOString(),
         });
-        this.seen.set(key, { ...prior, count, lastMs: now });
+        this.touch(key, { ...prior, count, lastMs: now });
         return;
       } catch (err) {
         // The Event expired (TTL) or was deleted: fall through and create a fresh one.
@@ -123,7 +123,7 @@ export class EventRecorder {
     const ev = this.build(obj, type, reason, message, now);
     const ns = ev.metadata.namespace ?? 'default';
     await this.o.sink.create(ns, ev);
-    this.seen.set(key, { namespace: ns, name: ev.metadata.name ?? '', count: 1, lastMs: now });
+    this.touch(key, { namespace: ns, name: ev.metadata.name ?? '', count: 1, lastMs: now });
   }
 
   private build(
@@ -152,7 +152,17 @@ export class EventRecorder {
     };
   }
 
+  // `seen` is kept in lastMs order (touch re-inserts at the end), so eviction stops at the first
+  // fresh entry: a full scan per write made 10,000 first-time Events quadratic.
+  private touch(key: string, s: Seen): void {
+    this.seen.delete(key);
+    this.seen.set(key, s);
+  }
+
   private evictOlderThan(cutoff: number): void {
-    for (const [k, s] of this.seen) if (s.lastMs < cutoff) this.seen.delete(k);
+    for (const [k, s] of this.seen) {
+      if (s.lastMs >= cutoff) break;
+      this.seen.delete(k);
+    }
   }
 }
