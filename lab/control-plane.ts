@@ -177,7 +177,8 @@ async function waitReady(server: string, tls: AdminTls, procs: ChildProcess[], t
   throw new Error(`kube-apiserver not ready after ${timeoutMs} ms: ${last}`);
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists (signal 0 probes without touching it). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

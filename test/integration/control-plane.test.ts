@@ -7,17 +7,8 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { startControlPlane } from '../../lab/control-plane.js';
+import { alive, startControlPlane } from '../../lab/control-plane.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.runIf(controlPlaneAvailable())('control plane', () => {
   it('serves the pinned Kubernetes minor with our CRDs installed', async () => {

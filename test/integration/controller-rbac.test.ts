@@ -1,12 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   AuthorizationV1Api,
+  CoordinationV1Api,
   CoreV1Api,
-  CustomObjectsApi,
   KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
@@ -14,6 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { kubeconfigYaml } from '../../lab/pki.js';
+import { type ControllerHandle, ingressIPs, startController, TestObjects } from '../support/controller.js';
 import { adminKubeConfig, controlPlaneAvailable, kubeconfigPath, uniqueName } from '../support/kube.js';
 
 // The controller's RBAC in the chart is the least it needs: proven by running it as a
@@ -21,7 +21,6 @@ import { adminKubeConfig, controlPlaneAvailable, kubeconfigPath, uniqueName } fr
 const root = resolve(import.meta.dirname, '..', '..');
 const CLASS = 'heraldlb.io/test-rbac';
 const POOL = uniqueName('rbac');
-const GROUP = { group: 'heraldlb.io', version: 'v1beta1', plural: 'ipaddresspools' };
 
 function renderedRbac(namespace: string): KubernetesObject[] {
   const text = readFileSync(join(root, 'charts/heraldlb/templates/rbac-controller.yaml'), 'utf8');
@@ -63,89 +62,45 @@ async function serviceAccountKubeconfig(admin: KubeConfig, ns: string, name: str
 
 describe.runIf(controlPlaneAvailable())('controller RBAC (chart) is enough, and no more', () => {
   const admin = adminKubeConfig();
-  const core = admin.makeApiClient(CoreV1Api);
-  const custom = admin.makeApiClient(CustomObjectsApi);
-  const ns = uniqueName('hlb-rbac');
+  const objects = new TestObjects(admin);
+  let ns = '';
   let saPath = '';
-  let proc: ChildProcess | undefined;
-  let log = '';
+  let controller: ControllerHandle | undefined;
 
   beforeAll(async () => {
-    await core.createNamespace({ body: { metadata: { name: ns } } });
+    ns = await objects.namespace('hlb-rbac');
     await applyAll(admin, renderedRbac(ns));
     saPath = await serviceAccountKubeconfig(admin, ns, 'heraldlb-controller');
   });
 
   afterAll(async () => {
-    proc?.kill('SIGKILL');
-    await custom.deleteClusterCustomObject({ ...GROUP, name: POOL }).catch(() => undefined);
+    await controller?.kill();
+    await objects.cleanup();
   });
 
   it('serves a Service end to end as the ServiceAccount, with no request denied', async () => {
-    await custom.createClusterCustomObject({
-      ...GROUP,
-      body: {
-        apiVersion: 'heraldlb.io/v1beta1',
-        kind: 'IPAddressPool',
-        metadata: { name: POOL },
-        spec: { addresses: ['2001:db8:2401::/120'] },
-      },
+    await objects.createPool(POOL, { addresses: ['2001:db8:2401::/120'] });
+    await objects.createService(ns, 'web', {
+      loadBalancerClass: CLASS,
+      families: ['IPv6'],
+      policy: 'SingleStack',
     });
-    await core.createNamespacedService({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          type: 'LoadBalancer',
-          loadBalancerClass: CLASS,
-          ipFamilyPolicy: 'SingleStack',
-          ipFamilies: ['IPv6'],
-          ports: [{ port: 80 }],
-        },
-      },
+    controller = startController({
+      kubeconfig: saPath,
+      args: [`--load-balancer-class=${CLASS}`, `--lease-namespace=${ns}`, '--metrics-addr='],
     });
-    proc = spawn(
-      process.execPath,
-      [
-        join(root, 'dist/controller/main.js'),
-        `--kubeconfig=${saPath}`,
-        `--load-balancer-class=${CLASS}`,
-        `--lease-namespace=${ns}`,
-        '--metrics-addr=',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout?.on('data', (d) => {
-      log += d;
-    });
-    proc.stderr?.on('data', (d) => {
-      log += d;
-    });
-    const done = async () => {
-      const svc = await core.readNamespacedService({ namespace: ns, name: 'web' });
-      const pool = (await custom.getClusterCustomObject({ ...GROUP, name: POOL })) as {
-        status?: { assignedIPv6?: number };
-      };
-      const events = await core.listNamespacedEvent({ namespace: ns });
-      return (
-        svc.status?.loadBalancer?.ingress?.[0]?.ip === '2001:db8:2401::' &&
-        svc.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool'] === POOL &&
-        pool.status?.assignedIPv6 === 1 &&
-        events.items.some((e) => e.reason === 'IPAllocated')
-      );
-    };
-    let ok = false;
-    for (let i = 0; i < 100 && !ok; i++) {
-      ok = await done();
-      if (!ok) await new Promise((r) => setTimeout(r, 150));
-    }
-    expect(ok, `controller log:\n${log}`).toBe(true);
+    const svc = await objects.served(ns, 'web');
+    expect(ingressIPs(svc)).toEqual(['2001:db8:2401::']);
+    expect(svc.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool']).toBe(POOL);
+    await objects.poolWhere(POOL, (p) => expect(p.status?.assignedIPv6).toBe(1));
+    await objects.event(ns, 'web', 'IPAllocated');
     // Leader election worked in the release namespace only.
     const lease = await admin
-      .makeApiClient((await import('@kubernetes/client-node')).CoordinationV1Api)
+      .makeApiClient(CoordinationV1Api)
       .readNamespacedLease({ namespace: ns, name: 'heraldlb-controller' });
     expect(lease.spec?.holderIdentity).toBeTruthy();
-    expect(log).not.toMatch(/forbidden|\b403\b/i);
+    const denied = controller.logs().filter((l) => /forbidden|\b403\b/i.test(JSON.stringify(l)));
+    expect(denied).toEqual([]);
   });
 
   it.each([
@@ -163,12 +118,7 @@ describe.runIf(controlPlaneAvailable())('controller RBAC (chart) is enough, and 
     const review = await sa.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
       body: {
         spec: {
-          resourceAttributes: {
-            verb,
-            resource,
-            group,
-            namespace: where === 'any' ? ns : where || undefined,
-          },
+          resourceAttributes: { verb, resource, group, namespace: where === 'any' ? ns : where || undefined },
         },
       },
     });

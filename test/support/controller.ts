@@ -61,6 +61,8 @@ export interface StartOptions {
   args?: readonly string[];
   /** Prefix of the temp dir holding the log file. */
   name?: string;
+  /** The Node.js binary to run it with (default: the one running the tests). */
+  node?: string;
 }
 
 export function startController(o: StartOptions): ControllerHandle {
@@ -69,7 +71,7 @@ export function startController(o: StartOptions): ControllerHandle {
   const dir = mkdtempSync(join(tmpdir(), `${o.name ?? 'heraldlb-controller'}-`));
   const logFile = join(dir, 'controller.log');
   const file: WriteStream = createWriteStream(logFile);
-  const child = spawn(process.execPath, [mainJs, '--kubeconfig', o.kubeconfig, ...(o.args ?? [])], {
+  const child = spawn(o.node ?? process.execPath, [mainJs, '--kubeconfig', o.kubeconfig, ...(o.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, HERALDLB_LOG_LEVEL: process.env.HERALDLB_LOG_LEVEL ?? 'info' },
   });
