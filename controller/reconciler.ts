@@ -163,8 +163,11 @@ export class Reconciler {
 
   private async reconcileService(key: string): Promise<void> {
     const cached = this.d.caches.service(key);
+    const mine = this.written.get(key);
+    // Once the cache has caught up with our last write, that copy is just a second whole
+    // Service in memory per key (10,000 of them after a bulk create): drop it.
+    if (!cached || (mine && rv(cached) >= rv(mine))) this.written.delete(key);
     const svc = cached && newest(cached, this.written.get(key));
-    if (!cached) this.written.delete(key);
     if (!svc) {
       this.forget(key, 'deleted');
       return;
