@@ -228,7 +228,20 @@ export async function reapStaleControlPlanes(): Promise<void> {
   }
 }
 
+/** Starts etcd + kube-apiserver. Ports are picked free and bound a moment later by the
+ * child, so another process can take one in between: such a start is retried (bounded). */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      const raced = /address already in use/i.test(String((err as Error).message));
+      if (!raced || attempt >= 3 || opts.port !== undefined) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const bins = await ensureBinaries();
   await reapStaleControlPlanes();
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), DIR_PREFIX)));
@@ -272,11 +285,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     await waitReady(server, tls, children, 60_000);
   } catch (err) {
-    const log = await readFile(join(dir, 'logs', 'kube-apiserver.log'), 'utf8').catch(() => '');
+    // Both logs: a port taken between pick and bind shows up in either one.
+    const tail = async (f: string) =>
+      (await readFile(join(dir, 'logs', f), 'utf8').catch(() => '')).slice(-3000);
+    const logs = `--- kube-apiserver log ---\n${await tail('kube-apiserver.log')}\n--- etcd log ---\n${await tail('etcd.log')}`;
     await stopControlPlaneAt(dir);
-    throw new Error(`${(err as Error).message}\n--- kube-apiserver log tail ---\n${log.slice(-3000)}`, {
-      cause: err,
-    });
+    throw new Error(`${(err as Error).message}\n${logs}`, { cause: err });
   }
   const kubeconfigPath = join(dir, 'admin.kubeconfig');
   await writeFile(kubeconfigPath, await adminKubeconfigYaml(server, pki), { mode: 0o600 });
