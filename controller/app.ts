@@ -61,7 +61,7 @@ export class ControllerApp {
     this.services.onChange((k) => this.term?.queue.add(svcKey(k)));
     this.pools.onChange((k) => this.term?.queue.add(this.poolKey(k)));
     // Namespace labels matter only for Services not yet served (held IPs never move).
-    this.namespaces.onChange(() => this.term?.queue.add('pools'));
+    this.namespaces.onChange(() => this.term?.queue.add('pending'));
   }
 
   /**

@@ -5,7 +5,8 @@
  * Events, metrics, the queue) is injected, so the same code runs against a real API server
  * in main.ts and against plain maps in unit tests.
  *
- * Queue keys: `svc/<ns>/<name>`, `pool/<name>`, and `pools` (re-read every pool).
+ * Queue keys: `svc/<ns>/<name>`, `pool/<name>`, `pools` (re-read every pool), and `pending`
+ * (re-check only the Services still waiting for an IP).
  */
 import type { V1Service } from '@kubernetes/client-node';
 import type { IPAddressPool, IPAddressPoolStatus } from '../api/crd-types.js';
@@ -112,6 +113,7 @@ export class Reconciler {
 
   async handle(key: string): Promise<void> {
     if (key === 'pools') return this.onPoolsChanged();
+    if (key === 'pending') return this.retryPending();
     if (key.startsWith('pool/')) return this.reconcilePool(key.slice(5));
     if (key.startsWith('svc/')) return this.reconcileService(key.slice(4));
   }
@@ -134,14 +136,12 @@ export class Reconciler {
   }
 
   private async reconcilePool(name: string): Promise<void> {
-    const cr = newest(
-      this.d.caches.pools().find((p) => p.metadata.name === name),
-      this.writtenPools.get(name),
-    );
-    if (!cr || !this.d.caches.pools().some((p) => p.metadata.name === name)) {
+    const cached = this.d.caches.pools().find((p) => p.metadata.name === name);
+    if (!cached) {
       this.writtenPools.delete(name);
       return;
     }
+    const cr = newest(cached, this.writtenPools.get(name)) as IPAddressPool;
     const stats = this.allocator.poolStats(name);
     if (stats) {
       const model = this.poolSizes(stats);
@@ -200,9 +200,14 @@ export class Reconciler {
     return true;
   }
 
+  /** Something that only matters to Services without an IP changed (namespace labels). */
+  private retryPending(): void {
+    for (const k of this.pending) this.d.enqueue(`svc/${k}`);
+  }
+
   /** A freed IP may let a pending Service in; pool counts changed. */
   private afterRelease(): void {
-    for (const k of this.pending) this.d.enqueue(`svc/${k}`);
+    this.retryPending();
     for (const name of this.poolNames) this.d.enqueue(`pool/${name}`, POOL_STATUS_DELAY_MS);
   }
 
