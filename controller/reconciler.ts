@@ -14,7 +14,14 @@ import type { Labels } from '../api/selectors.js';
 import { Allocator, type AssignResult } from './allocator.js';
 import { type PoolProblem, parsePools } from './pools.js';
 import { desiredStatus, parseService } from './service.js';
-import { poolStatus, releaseWrites, type ServiceWrites, samePoolStatus, serviceWrites } from './status.js';
+import {
+  annotationApplied,
+  poolStatus,
+  releaseWrites,
+  type ServicePatch,
+  samePoolStatus,
+  serviceWrites,
+} from './status.js';
 
 export interface Caches {
   service(key: string): V1Service | undefined;
@@ -24,8 +31,10 @@ export interface Caches {
 }
 
 export interface Writer {
-  patchServiceStatus(svc: V1Service, body: NonNullable<ServiceWrites['status']>): Promise<V1Service>;
-  patchServiceMetadata(svc: V1Service, body: NonNullable<ServiceWrites['metadata']>): Promise<V1Service>;
+  /** Merge patch of the status subresource (status and, where the API keeps it, metadata). */
+  patchServiceStatus(svc: V1Service, body: ServicePatch): Promise<V1Service>;
+  /** Merge patch of the Service itself: only for an API server that ignored our metadata. */
+  patchServiceMetadata(svc: V1Service, body: Pick<ServicePatch, 'metadata'>): Promise<V1Service>;
   patchPoolStatus(pool: IPAddressPool, status: IPAddressPoolStatus): Promise<IPAddressPool>;
 }
 
@@ -211,16 +220,18 @@ export class Reconciler {
     for (const name of this.poolNames) this.d.enqueue(`pool/${name}`, POOL_STATUS_DELAY_MS);
   }
 
-  private async write(key: string, svc: V1Service, w: ServiceWrites): Promise<void> {
-    let latest = svc;
-    // Status first: it is what users and a restarted controller trust; the annotation only
-    // names the pool, and restore can work without it.
-    if (w.status) latest = await this.d.writer.patchServiceStatus(latest, w.status);
-    if (w.metadata) latest = await this.d.writer.patchServiceMetadata(latest, w.metadata);
+  private async write(key: string, svc: V1Service, patch: ServicePatch | undefined): Promise<void> {
+    if (!patch) return;
+    let latest = await this.d.writer.patchServiceStatus(svc, patch);
+    // The status is in (it is what users and a restarted controller trust). The annotation
+    // only names the pool; should this API server have dropped it, send it on its own.
+    if (patch.metadata && !annotationApplied(latest, patch)) {
+      latest = await this.d.writer.patchServiceMetadata(latest, { metadata: patch.metadata });
+    }
     if (latest !== svc) this.written.set(key, latest);
   }
 
-  private report(key: string, svc: V1Service, result: AssignResult, writes: ServiceWrites): void {
+  private report(key: string, svc: V1Service, result: AssignResult, writes: ServicePatch | undefined): void {
     if (!result.ok) {
       this.pending.add(key);
       const text = `${result.reason}: ${result.message}`;
@@ -235,7 +246,7 @@ export class Reconciler {
     this.pending.delete(key);
     this.lastFailure.delete(key);
     const ips = result.ips.map((i) => i.ip);
-    if (result.changed || writes.status) {
+    if (result.changed || writes?.status) {
       const pools = [...new Set(result.ips.map((i) => i.pool ?? '?'))].join(',');
       this.d.decide({ key, action: 'assigned', ips, pools });
       this.d.events.service(svc, 'Normal', 'IPAllocated', `assigned ${ips.join(', ')} from pool ${pools}`);

@@ -15,11 +15,16 @@ export interface DesiredService {
   poolAnnotation: string | undefined;
 }
 
-export interface ServiceWrites {
-  /** Merge patch for the status subresource, or undefined when status is already right. */
-  status?: { status: { loadBalancer: { ingress: V1LoadBalancerIngress[] | null } } };
-  /** Merge patch for metadata, or undefined when the annotation is already right. */
-  metadata?: { metadata: { annotations: Record<string, string | null> } };
+/**
+ * One merge patch for the Service's status subresource, or undefined when nothing differs.
+ * It carries the pool annotation too: the Service status strategy keeps metadata edits made
+ * through /status (it resets only `spec`), so one write per Service does what took two
+ * (status, then annotation), halving the API server's work in a bulk create. Where an API
+ * server drops them, `annotationApplied` tells, and the reconciler sends the metadata alone.
+ */
+export interface ServicePatch {
+  metadata?: { annotations: Record<string, string | null> };
+  status?: { loadBalancer: { ingress: V1LoadBalancerIngress[] | null } };
 }
 
 // ipMode VIP: kube-proxy keeps short-circuiting in-cluster traffic to the IP, as it does
@@ -31,24 +36,28 @@ const sameIngress = (a: readonly V1LoadBalancerIngress[], b: readonly V1LoadBala
   a.length === b.length &&
   a.every((x, i) => x.ip === b[i]?.ip && (x.ipMode ?? 'VIP') === (b[i]?.ipMode ?? 'VIP'));
 
-export function serviceWrites(svc: V1Service, desired: DesiredService): ServiceWrites {
-  const out: ServiceWrites = {};
+export function serviceWrites(svc: V1Service, desired: DesiredService): ServicePatch | undefined {
+  const out: ServicePatch = {};
   const current = svc.status?.loadBalancer?.ingress ?? [];
   const want = ingressOf(desired.ingress);
   if (!sameIngress(current, want)) {
-    out.status = { status: { loadBalancer: { ingress: want.length > 0 ? want : null } } };
+    out.status = { loadBalancer: { ingress: want.length > 0 ? want : null } };
   }
   const curPool = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFromPool];
   if ((curPool ?? undefined) !== desired.poolAnnotation) {
-    out.metadata = {
-      metadata: { annotations: { [ANNOTATIONS.allocatedFromPool]: desired.poolAnnotation ?? null } },
-    };
+    out.metadata = { annotations: { [ANNOTATIONS.allocatedFromPool]: desired.poolAnnotation ?? null } };
   }
-  return out;
+  return out.status || out.metadata ? out : undefined;
+}
+
+/** Whether `svc` (a write's answer) carries the annotations `patch` asked for. */
+export function annotationApplied(svc: V1Service, patch: ServicePatch): boolean {
+  const have = svc.metadata?.annotations ?? {};
+  return Object.entries(patch.metadata?.annotations ?? {}).every(([k, v]) => (have[k] ?? null) === v);
 }
 
 /** What to write when heraldlb stops handling a Service: remove what it wrote, nothing else. */
-export function releaseWrites(svc: V1Service): ServiceWrites {
+export function releaseWrites(svc: V1Service): ServicePatch | undefined {
   return serviceWrites(svc, { ingress: [], poolAnnotation: undefined });
 }
 

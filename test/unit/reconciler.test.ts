@@ -4,6 +4,15 @@ import { describe, expect, it } from 'vitest';
 import type { IPAddressPool } from '../../api/crd-types.js';
 import { type Decision, Reconciler } from '../../controller/reconciler.js';
 
+function mergeAnnotations(s: V1Service, patch: Record<string, string | null>): void {
+  const ann = { ...(s.metadata?.annotations ?? {}) };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete ann[k];
+    else ann[k] = v;
+  }
+  s.metadata = { ...s.metadata, annotations: ann };
+}
+
 // A tiny in-memory API: objects in maps, writes applied as merge patches with a growing
 // resourceVersion, Events and queue keys recorded. Only the reconciler's I/O edge is fake.
 class FakeApi {
@@ -14,6 +23,7 @@ class FakeApi {
   events: { key: string; type: string; reason: string; message: string }[] = [];
   queue: string[] = [];
   decisions: Decision[] = [];
+  dropsStatusMetadata = false;
   private rv = 1;
 
   svc(
@@ -71,20 +81,18 @@ class FakeApi {
         patchServiceStatus: async (s, body) => {
           this.writes.push(`status ${keyOf(s)}`);
           return patch(keyOf(s), (c) => {
-            const ing = body.status.loadBalancer.ingress;
-            c.status = ing ? { loadBalancer: { ingress: ing } } : { loadBalancer: {} };
+            if (body.status) {
+              const ing = body.status.loadBalancer.ingress;
+              c.status = ing ? { loadBalancer: { ingress: ing } } : { loadBalancer: {} };
+            }
+            // Kubernetes' Service status strategy keeps metadata edits; `dropsStatusMetadata`
+            // plays an API server that resets them, to prove the fallback write.
+            if (body.metadata && !this.dropsStatusMetadata) mergeAnnotations(c, body.metadata.annotations);
           });
         },
         patchServiceMetadata: async (s, body) => {
           this.writes.push(`meta ${keyOf(s)}`);
-          return patch(keyOf(s), (c) => {
-            const ann = { ...(c.metadata?.annotations ?? {}) };
-            for (const [k, v] of Object.entries(body.metadata.annotations)) {
-              if (v === null) delete ann[k];
-              else ann[k] = v;
-            }
-            c.metadata = { ...c.metadata, annotations: ann };
-          });
+          return patch(keyOf(s), (c) => mergeAnnotations(c, body.metadata?.annotations ?? {}));
         },
         patchPoolStatus: async (p, status) => {
           this.writes.push(`pool ${p.metadata.name}`);
@@ -137,8 +145,27 @@ describe('reconciler', () => {
     expect(api.events).toContainEqual(expect.objectContaining({ key: 'web/a', reason: 'IPAllocated' }));
     expect(api.pools.get('lan')?.status).toMatchObject({ assignedIPv4: 1, availableIPv4: 1 });
 
+    // Status and annotation went in one write.
+    expect(api.writes.filter((w) => w.endsWith('web/a'))).toEqual(['status web/a']);
+
     const before = api.writes.length;
     api.queue.push('svc/web/a', 'pools');
+    await drain(api, r);
+    expect(api.writes.length).toBe(before);
+  });
+
+  it('sends the annotation on its own where the API server drops metadata from a status write', async () => {
+    const api = new FakeApi();
+    api.dropsStatusMetadata = true;
+    api.pool('lan', ['192.0.2.200-192.0.2.201']);
+    api.svc('web', 'a');
+    const r = await start(api);
+    expect(api.ingress('web/a')).toEqual(['192.0.2.200']);
+    const svc = api.services.get('web/a');
+    expect(svc?.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool']).toBe('lan');
+    expect(api.writes.filter((w) => w.endsWith('web/a'))).toEqual(['status web/a', 'meta web/a']);
+    const before = api.writes.length;
+    api.queue.push('svc/web/a');
     await drain(api, r);
     expect(api.writes.length).toBe(before);
   });
