@@ -2,6 +2,7 @@
 // `ip netns add|del hlb-…`, `ip -n hlb-… …` or `ip netns exec hlb-… …` — nothing ever
 // touches the host namespace's interfaces, routes or sysctls.
 import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { isLabNetns, NETNS_PREFIX, type Step, stepArgv } from './topology.js';
 
@@ -89,9 +90,23 @@ export async function linkExists(netns: string, link: string): Promise<boolean> 
   }
 }
 
+// Root that lost its capabilities (a container, setpriv) cannot make namespaces either:
+// CAP_NET_ADMIN (bit 12) and CAP_SYS_ADMIN (bit 21) in the effective set are what counts.
+function hasAdminCaps(): boolean {
+  try {
+    const hex = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0';
+    const eff = BigInt(`0x${hex}`);
+    return (eff & (1n << 12n)) !== 0n && (eff & (1n << 21n)) !== 0n;
+  } catch {
+    return true; // no /proc: let `ip netns` below answer
+  }
+}
+
 /** Whether `ip netns` is usable here (root, iproute2): a sentence saying why not, or ''. */
 export function netnsUnusable(): string {
-  if (process.getuid?.() !== 0) return 'the lab needs root (it creates network namespaces); run it with sudo';
+  if (process.getuid?.() !== 0 || !hasAdminCaps()) {
+    return 'the lab needs root (it creates network namespaces); run it with sudo';
+  }
   try {
     execFileSync('ip', ['netns', 'list'], { stdio: 'ignore', timeout: 5000 });
   } catch {
