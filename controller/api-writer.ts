@@ -1,18 +1,13 @@
 /** The reconciler's Writer and EventSink over a real API server. */
-import {
-  type CoreV1Api,
-  type CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Service,
-} from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 import type { IPAddressPool } from '../api/crd-types.js';
 import { GROUP, IPADDRESSPOOL_PLURAL, VERSION } from '../api/crd-types.js';
+import type { Connection } from '../kube/connection.js';
 import { classifyApiError } from '../kube/errors.js';
 import type { EventRecorder } from '../kube/events.js';
+import { sendJson } from '../kube/rest.js';
+import { trimObject } from '../kube/trim.js';
 import type { EventSink, Writer } from './reconciler.js';
-
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** A Service deleted between read and write is not an error: its deletion event follows. */
 async function unlessGone<T>(fallback: T, call: () => Promise<T>): Promise<T> {
@@ -24,28 +19,24 @@ async function unlessGone<T>(fallback: T, call: () => Promise<T>): Promise<T> {
   }
 }
 
-export function apiWriter(core: CoreV1Api, custom: CustomObjectsApi): Writer {
-  const ref = (s: V1Service) => ({ name: s.metadata?.name ?? '', namespace: s.metadata?.namespace ?? '' });
+const servicePath = (s: V1Service) =>
+  `/api/v1/namespaces/${encodeURIComponent(s.metadata?.namespace ?? '')}/services/${encodeURIComponent(s.metadata?.name ?? '')}`;
+
+export function apiWriter(conn: Connection): Writer {
+  // Answers are kept until the cache catches up: trimmed like cached objects.
+  const patch = async <T extends V1Service | IPAddressPool>(path: string, body: object) =>
+    trimObject(await sendJson<T>(conn, 'PATCH', path, body));
   return {
     patchServiceStatus: (svc, body) =>
-      unlessGone(svc, () => core.patchNamespacedServiceStatus({ ...ref(svc), body }, mergePatch)),
-    patchServiceMetadata: (svc, body) =>
-      unlessGone(svc, () => core.patchNamespacedService({ ...ref(svc), body }, mergePatch)),
+      unlessGone(svc, () => patch<V1Service>(`${servicePath(svc)}/status`, body)),
+    patchServiceMetadata: (svc, body) => unlessGone(svc, () => patch<V1Service>(servicePath(svc), body)),
     patchPoolStatus: (pool, status) =>
-      unlessGone(
-        pool,
-        async () =>
-          (await custom.patchClusterCustomObjectStatus(
-            {
-              group: GROUP,
-              version: VERSION,
-              plural: IPADDRESSPOOL_PLURAL,
-              name: pool.metadata.name ?? '',
-              // Replace the whole status: a merge patch would keep stale condition entries.
-              body: { status: { ...status, conditions: status.conditions ?? [] } },
-            },
-            mergePatch,
-          )) as IPAddressPool,
+      unlessGone(pool, () =>
+        patch<IPAddressPool>(
+          `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}/${encodeURIComponent(pool.metadata.name ?? '')}/status`,
+          // Replace the whole status: a merge patch would keep stale condition entries.
+          { status: { ...status, conditions: status.conditions ?? [] } },
+        ),
       ),
   };
 }

@@ -7,12 +7,14 @@ import type { KubernetesObject, V1Namespace, V1Service } from '@kubernetes/clien
 import cron from 'node-cron';
 import type { Logger } from 'pino';
 import { GROUP, IPADDRESSPOOL_PLURAL, type IPAddressPool, VERSION } from '../api/crd-types.js';
-import type { KubeClients } from '../kube/client.js';
+import type { Connection } from '../kube/connection.js';
 import { classifyApiError, describeApiError } from '../kube/errors.js';
-import { EventRecorder, kubeEventSink } from '../kube/events.js';
+import { EventRecorder, restEventSink } from '../kube/events.js';
 import { HealthServer } from '../kube/http.js';
 import { Informer, restListerWatcher } from '../kube/informer.js';
-import { kubeLeaseClient, LeaderElector } from '../kube/leader-election.js';
+import { LeaderElector } from '../kube/leader-election.js';
+import { restLeaseClient } from '../kube/lease-client.js';
+import { trimObject } from '../kube/trim.js';
 import { WorkQueue } from '../kube/workqueue.js';
 import { apiEvents, apiWriter } from './api-writer.js';
 import { controllerMetrics, metricsObserver } from './metrics.js';
@@ -38,21 +40,21 @@ export class ControllerApp {
 
   constructor(
     private readonly opts: Options,
-    private readonly clients: KubeClients,
+    private readonly conn: Connection,
     private readonly log: Logger,
   ) {
-    const kc = clients.kubeConfig;
     const informer = <T extends KubernetesObject>(name: string, path: string) =>
       new Informer<T>({
         name,
-        listerWatcher: restListerWatcher<T>(kc, { path }),
+        listerWatcher: restListerWatcher<T>(conn, { path }),
+        transform: trimObject,
         logger: log.child({ component: 'informer', informer: name }),
       });
     this.services = informer('services', '/api/v1/services');
     this.pools = informer('ipaddresspools', `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}`);
     this.namespaces = informer('namespaces', '/api/v1/namespaces');
     this.recorder = new EventRecorder({
-      sink: kubeEventSink(clients.core),
+      sink: restEventSink(conn),
       component: 'heraldlb-controller',
       instance: opts.identity,
       logger: log.child({ component: 'events' }),
@@ -114,7 +116,7 @@ export class ControllerApp {
 
   private async elect(signal: AbortSignal): Promise<void> {
     const elector = new LeaderElector({
-      lock: kubeLeaseClient(this.clients.coordination, this.opts.leaseNamespace, this.opts.leaseName),
+      lock: restLeaseClient(this.conn, this.opts.leaseNamespace, this.opts.leaseName),
       identity: this.opts.identity,
       logger: this.log.child({ component: 'leader-election' }),
       onStartedLeading: (termSignal) => this.lead(termSignal),
@@ -164,7 +166,7 @@ export class ControllerApp {
         pools: () => this.pools.list(),
         namespaceLabels: (ns) => this.namespaces.get(ns)?.metadata?.labels ?? {},
       },
-      writer: apiWriter(this.clients.core, this.clients.custom),
+      writer: apiWriter(this.conn),
       events: apiEvents(this.recorder),
       observer: metricsObserver(this.metrics),
       enqueue: (k, delay) => (delay ? queue.addAfter(k, delay) : queue.add(k)),

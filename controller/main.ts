@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** heraldlb-controller: parse flags, build the root logger and clients, run until signalled. */
 import pino from 'pino';
-import { loadKubeConfig, makeClients } from '../kube/client.js';
+import { loadConnection } from '../kube/connection.js';
 import { ControllerApp } from './app.js';
 import { helpText, parseOptions, UsageError } from './options.js';
 
@@ -23,7 +23,7 @@ async function main(): Promise<number> {
     level: opts.logLevel,
     base: { program: 'heraldlb-controller', identity: opts.identity },
   });
-  const clients = makeClients(loadKubeConfig({ kubeconfigPath: opts.kubeconfig }));
+  const conn = await loadConnection({ kubeconfigPath: opts.kubeconfig });
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
@@ -32,7 +32,7 @@ async function main(): Promise<number> {
     });
   }
   log.info({ loadBalancerClass: opts.loadBalancerClass ?? null, leaderElect: opts.leaderElect }, 'starting');
-  await new ControllerApp(opts, clients, log.child({ component: 'controller' })).run(stop.signal);
+  await new ControllerApp(opts, conn, log.child({ component: 'controller' })).run(stop.signal);
   log.info('stopped');
   return 0;
 }

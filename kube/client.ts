@@ -1,5 +1,7 @@
-// Loading credentials and building typed API clients. Loading a kubeconfig reads files, so it
-// happens in loadKubeConfig() (called from main), never in a constructor or at import.
+// client-node's KubeConfig and typed API clients, for the lab, the tests and the benchmarks.
+// The product's programs do not use this file: they reach the API through connection.ts and
+// rest.ts, because importing client-node costs ~80 MiB of memory. Loading a kubeconfig reads
+// files, so it happens in loadKubeConfig(), never in a constructor or at import.
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -8,6 +10,7 @@ import {
   EventsV1Api,
   KubeConfig,
 } from '@kubernetes/client-node';
+import { type Connection, kubeConfigConnection } from './connection.js';
 import { KubeError } from './errors.js';
 import { withKeepAlive } from './keep-alive.js';
 
@@ -57,4 +60,9 @@ export function makeClients(kc: KubeConfig): KubeClients {
     discovery: kc.makeApiClient(DiscoveryV1Api),
     events: kc.makeApiClient(EventsV1Api),
   };
+}
+
+/** The lean REST Connection over a client-node KubeConfig (tests, the lab, benchmarks). */
+export function connectionOf(kc: KubeConfig): Connection {
+  return kubeConfigConnection(kc);
 }

@@ -3,31 +3,28 @@
 // `lastTimestamp` on the existing Event instead of creating a new one, as client-go's
 // correlator does. Recording never blocks or throws: writes happen in the background and
 // failures are logged.
-import {
-  type CoreV1Api,
-  type CoreV1Event,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1ObjectReference,
-} from '@kubernetes/client-node';
+import type { CoreV1Event, V1ObjectReference } from '@kubernetes/client-node';
 import { type Clock, systemClock } from './clock.js';
+import type { Connection } from './connection.js';
 import { classifyApiError, describeApiError } from './errors.js';
 import { type Logger, silentLogger } from './log.js';
+import { sendJson } from './rest.js';
 
 export type EventType = 'Normal' | 'Warning';
 
-/** The Event writes the recorder needs; kubeEventSink() is the real one. */
+/** The Event writes the recorder needs; restEventSink() is the real one. */
 export interface EventSink {
   create(namespace: string, event: CoreV1Event): Promise<CoreV1Event>;
   /** JSON merge patch of an existing Event. */
   patch(namespace: string, name: string, patch: object): Promise<CoreV1Event>;
 }
 
-export function kubeEventSink(core: CoreV1Api): EventSink {
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+export function restEventSink(conn: Connection): EventSink {
+  const events = (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`;
   return {
-    create: (namespace, body) => core.createNamespacedEvent({ namespace, body }),
-    patch: (namespace, name, body) => core.patchNamespacedEvent({ name, namespace, body }, mergePatch),
+    create: (namespace, body) => sendJson<CoreV1Event>(conn, 'POST', events(namespace), body),
+    patch: (namespace, name, body) =>
+      sendJson<CoreV1Event>(conn, 'PATCH', `${events(namespace)}/${encodeURIComponent(name)}`, body),
   };
 }
 

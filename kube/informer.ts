@@ -8,8 +8,9 @@
 // resourceVersion -> rewatch from the last seen version when the server ends the stream ->
 // relist on 410 Expired or any error, with bounded exponential backoff; stop() cancels
 // everything in flight and leaves no timers.
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { type Clock, sleepUnlessAborted, systemClock } from './clock.js';
+import type { Connection } from './connection.js';
 import { classifyApiError, describeApiError, httpStatusOf, KubeError } from './errors.js';
 import { type Logger, silentLogger } from './log.js';
 import { ApiStatusError, getJson, type Query, type RawWatchEvent, watchStream } from './rest.js';
@@ -36,14 +37,14 @@ export interface RestListerWatcherOptions {
 }
 
 export function restListerWatcher<T extends KubernetesObject>(
-  kc: KubeConfig,
+  conn: Connection,
   opts: RestListerWatcherOptions,
 ): ListerWatcher<T> {
   const selectors: Query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
   return {
     async list(signal) {
       const list = await getJson<{ items?: T[]; metadata?: { resourceVersion?: string } }>(
-        kc,
+        conn,
         opts.path,
         selectors,
         signal,
@@ -57,7 +58,7 @@ export function restListerWatcher<T extends KubernetesObject>(
         allowWatchBookmarks: true,
         timeoutSeconds: opts.watchTimeoutSeconds ?? 300,
       };
-      return watchStream(kc, opts.path, query, signal, (ev) => onEvent(ev as unknown as WatchEvent<T>));
+      return watchStream(conn, opts.path, query, signal, (ev) => onEvent(ev as unknown as WatchEvent<T>));
     },
   };
 }
@@ -85,6 +86,12 @@ export interface InformerOptions<T> {
   logger?: Logger;
   /** Every this many ms, every key is handed to the handlers again (0 = never). */
   resyncPeriodMs?: number;
+  /**
+   * Applied to every object before it is stored, e.g. `trimObject` to drop managedFields:
+   * the cache keeps one copy of every object for the life of the process, so what it never
+   * reads should not be kept (client-go's SetTransform).
+   */
+  transform?: (obj: T) => T;
   /** Bounded backoff between failed lists/watches. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -215,7 +222,8 @@ export class Informer<T extends KubernetesObject> {
     const { items, resourceVersion } = await this.opts.listerWatcher.list(signal);
     if (signal.aborted) throw signal.reason;
     const next = new Map<string, T>();
-    for (const item of items) next.set(objectKey(item), item);
+    const keep = this.opts.transform ?? ((o: T) => o);
+    for (const item of items) next.set(objectKey(item), keep(item));
     const changed: string[] = [];
     for (const [key, obj] of next) {
       if (this.store.get(key)?.metadata?.resourceVersion !== obj.metadata?.resourceVersion) changed.push(key);
@@ -247,7 +255,7 @@ export class Informer<T extends KubernetesObject> {
       if (this.store.delete(key)) this.notify(key);
     } else {
       const old = this.store.get(key);
-      this.store.set(key, ev.object);
+      this.store.set(key, this.opts.transform ? this.opts.transform(ev.object) : ev.object);
       if (old?.metadata?.resourceVersion !== rv || rv === undefined) this.notify(key);
     }
     if (rv) this.lastRV = rv;

@@ -5,8 +5,6 @@
 // - a leader that cannot renew for renewDeadline (< leaseDuration) steps down before anyone
 //   else may take over;
 // - every write carries the resourceVersion it was based on, so a 409 means we lost a race.
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
-import { V1MicroTime } from '@kubernetes/client-node';
 import { type Clock, sleepUnlessAborted, systemClock } from './clock.js';
 import { classifyApiError, describeApiError, KubeError } from './errors.js';
 import { type Logger, silentLogger } from './log.js';
@@ -72,7 +70,7 @@ export function observe(
   return { ...current, observedAt: now };
 }
 
-/** The Lease I/O the elector needs; kubeLeaseClient() is the real one. */
+/** The Lease I/O the elector needs; restLeaseClient() (lease-client.ts) is the real one. */
 export interface LeaseClient {
   /** undefined when the Lease does not exist. */
   get(): Promise<{ record: LeaseRecord; resourceVersion: string } | undefined>;
@@ -81,58 +79,6 @@ export interface LeaseClient {
   /** Returns the new resourceVersion; throws (409) when resourceVersion is stale. */
   update(record: LeaseRecord, resourceVersion: string): Promise<string>;
   describe(): string;
-}
-
-function toMillis(t: unknown): number {
-  if (t instanceof Date) return t.getTime();
-  if (typeof t === 'string' && t !== '') return new Date(t).getTime();
-  return 0;
-}
-
-function recordOf(lease: V1Lease): LeaseRecord {
-  const s = lease.spec ?? {};
-  return {
-    holderIdentity: s.holderIdentity ?? '',
-    leaseDurationSeconds: s.leaseDurationSeconds ?? 0,
-    acquireTime: toMillis(s.acquireTime),
-    renewTime: toMillis(s.renewTime),
-    leaseTransitions: s.leaseTransitions ?? 0,
-  };
-}
-
-function specOf(rec: LeaseRecord): V1Lease['spec'] {
-  return {
-    holderIdentity: rec.holderIdentity,
-    leaseDurationSeconds: rec.leaseDurationSeconds,
-    acquireTime: new V1MicroTime(rec.acquireTime),
-    renewTime: new V1MicroTime(rec.renewTime),
-    leaseTransitions: rec.leaseTransitions,
-  };
-}
-
-export function kubeLeaseClient(api: CoordinationV1Api, namespace: string, name: string): LeaseClient {
-  return {
-    async get() {
-      try {
-        const lease = await api.readNamespacedLease({ name, namespace });
-        return { record: recordOf(lease), resourceVersion: lease.metadata?.resourceVersion ?? '' };
-      } catch (err) {
-        if (classifyApiError(err) === 'gone') return undefined;
-        throw err;
-      }
-    },
-    async create(record) {
-      const body: V1Lease = { metadata: { name, namespace }, spec: specOf(record) };
-      const lease = await api.createNamespacedLease({ namespace, body });
-      return lease.metadata?.resourceVersion ?? '';
-    },
-    async update(record, resourceVersion) {
-      const body: V1Lease = { metadata: { name, namespace, resourceVersion }, spec: specOf(record) };
-      const lease = await api.replaceNamespacedLease({ name, namespace, body });
-      return lease.metadata?.resourceVersion ?? '';
-    },
-    describe: () => `${namespace}/${name}`,
-  };
 }
 
 export interface LeaderElectorOptions {

@@ -1,11 +1,13 @@
-// Raw list and watch over node:http(s), authenticated by the KubeConfig. The informer uses
-// these instead of client-node's Watch because Watch cannot be cancelled before its request
-// resolves, has no request timeout, and its typed lists and raw watch events differ in shape
-// (Dates vs strings); here list items and watch objects are both the API's JSON.
+// Raw JSON requests and watches over node:http(s), authenticated by a Connection. The
+// programs use these instead of client-node's generated APIs and Watch: Watch cannot be
+// cancelled before its request resolves and has no request timeout; typed lists and raw
+// watch events differ in shape (Dates vs strings), while here everything is the API's JSON;
+// and client-node's import alone costs more memory than the controller's budget allows
+// (see connection.ts).
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { Connection } from './connection.js';
 import { KubeError } from './errors.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -26,39 +28,43 @@ export interface RawWatchEvent {
   object: Record<string, unknown>;
 }
 
-function buildUrl(kc: KubeConfig, path: string, query: Query): URL {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new KubeError('NO_CLUSTER', 'kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/$/, '') + path);
+function buildUrl(conn: Connection, path: string, query: Query): URL {
+  const url = new URL(conn.server + path);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
   return url;
 }
 
-async function open(
-  kc: KubeConfig,
-  path: string,
-  query: Query,
-  signal: AbortSignal,
-  timeoutMs: number,
-): Promise<http.IncomingMessage> {
-  const url = buildUrl(kc, path, query);
-  const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-  await kc.applyToHTTPSOptions(opts);
+interface Call {
+  method: string;
+  path: string;
+  query: Query;
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+  body?: { contentType: string; text: string };
+}
+
+async function open(conn: Connection, call: Call): Promise<http.IncomingMessage> {
+  const url = buildUrl(conn, call.path, call.query);
+  const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
+  if (call.body) headers['Content-Type'] = call.body.contentType;
+  const opts: https.RequestOptions = { method: call.method, headers };
+  await conn.prepare(opts);
   const mod = url.protocol === 'https:' ? https : http;
+  const signal = call.signal;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { ...opts, signal, timeout: timeoutMs }, (res) => {
+    const req = mod.request(url, { ...opts, signal, timeout: call.timeoutMs }, (res) => {
       // Only idle sockets time out; once the response streams, the server's own timeoutSeconds rules.
       req.setTimeout(0);
       resolve(res);
     });
     req.on('timeout', () => req.destroy(new KubeError('TIMEOUT', `no response from ${url.pathname}`)));
     req.on('error', (err) => reject(wrapNetwork(err, signal)));
-    req.end();
+    req.end(call.body?.text);
   });
 }
 
-function wrapNetwork(err: unknown, signal: AbortSignal): unknown {
-  if (signal.aborted) return signal.reason ?? err;
+function wrapNetwork(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return signal.reason ?? err;
   if (err instanceof KubeError) return err;
   return new KubeError('NETWORK', `API request failed: ${(err as Error)?.message ?? err}`, err);
 }
@@ -77,28 +83,57 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** GET `path` and parse the JSON answer; non-2xx becomes ApiStatusError. */
-export async function getJson<T>(
-  kc: KubeConfig,
-  path: string,
-  query: Query,
-  signal: AbortSignal,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const res = await open(kc, path, query, signal, timeoutMs);
+async function callJson<T>(conn: Connection, call: Call): Promise<T> {
+  const res = await open(conn, call);
   let text: string;
   try {
     text = await readBody(res);
   } catch (err) {
-    throw wrapNetwork(err, signal);
+    throw wrapNetwork(err, call.signal);
   }
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 299) throw new ApiStatusError(status, parseJson(text));
   const parsed = parseJson(text);
   if (typeof parsed !== 'object' || parsed === null) {
-    throw new KubeError('BAD_RESPONSE', `non-JSON answer from ${path}`);
+    throw new KubeError('BAD_RESPONSE', `non-JSON answer from ${call.path}`);
   }
   return parsed as T;
+}
+
+/** GET `path` and parse the JSON answer; non-2xx becomes ApiStatusError. */
+export function getJson<T>(
+  conn: Connection,
+  path: string,
+  query: Query,
+  signal?: AbortSignal,
+  timeoutMs = 60_000,
+): Promise<T> {
+  return callJson<T>(conn, { method: 'GET', path, query, signal, timeoutMs });
+}
+
+export type WriteMethod = 'POST' | 'PUT' | 'PATCH';
+const MERGE_PATCH = 'application/merge-patch+json';
+
+/**
+ * Sends `body` as JSON (a JSON merge patch for PATCH) and parses the answer; non-2xx becomes
+ * ApiStatusError (404 classifies as 'gone', 409 as 'conflict', ...).
+ */
+export function sendJson<T>(
+  conn: Connection,
+  method: WriteMethod,
+  path: string,
+  body: unknown,
+  opts: { query?: Query; signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<T> {
+  const contentType = method === 'PATCH' ? MERGE_PATCH : 'application/json';
+  return callJson<T>(conn, {
+    method,
+    path,
+    query: opts.query ?? {},
+    signal: opts.signal,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    body: { contentType, text: JSON.stringify(body) },
+  });
 }
 
 /**
@@ -107,7 +142,7 @@ export async function getJson<T>(
  * when `signal` aborts.
  */
 export async function watchStream(
-  kc: KubeConfig,
+  conn: Connection,
   path: string,
   query: Query,
   signal: AbortSignal,
@@ -115,7 +150,13 @@ export async function watchStream(
 ): Promise<void> {
   let res: http.IncomingMessage;
   try {
-    res = await open(kc, path, { ...query, watch: true }, signal, 30_000);
+    res = await open(conn, {
+      method: 'GET',
+      path,
+      query: { ...query, watch: true },
+      signal,
+      timeoutMs: 30_000,
+    });
   } catch (err) {
     if (signal.aborted) return;
     throw err;

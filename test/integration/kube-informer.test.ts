@@ -1,6 +1,7 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventRecorder, kubeEventSink } from '../../kube/events.js';
+import { connectionOf } from '../../kube/client.js';
+import { EventRecorder, restEventSink } from '../../kube/events.js';
 import { Informer, restListerWatcher } from '../../kube/informer.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
 
@@ -33,7 +34,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
     });
     const inf = new Informer<V1ConfigMap>({
       name: 'configmaps',
-      listerWatcher: restListerWatcher(kc, { path: `/api/v1/namespaces/${ns}/configmaps` }),
+      listerWatcher: restListerWatcher(connectionOf(kc), { path: `/api/v1/namespaces/${ns}/configmaps` }),
     });
     const keys: string[] = [];
     inf.onChange((k) => keys.push(k));
@@ -66,7 +67,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
   it('cluster-scoped with a label selector, keys are bare names', async () => {
     const inf = new Informer<V1Namespace>({
       name: 'namespaces',
-      listerWatcher: restListerWatcher(kc, {
+      listerWatcher: restListerWatcher(connectionOf(kc), {
         path: '/api/v1/namespaces',
         labelSelector: 'test=kube-informer',
       }),
@@ -80,7 +81,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
   it('resumes after the server ends the watch (short server-side timeout)', async () => {
     const inf = new Informer<V1ConfigMap>({
       name: 'configmaps',
-      listerWatcher: restListerWatcher(kc, {
+      listerWatcher: restListerWatcher(connectionOf(kc), {
         path: `/api/v1/namespaces/${ns}/configmaps`,
         watchTimeoutSeconds: 1,
       }),
@@ -101,7 +102,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
     );
     const inf = new Informer<V1ConfigMap>({
       name: 'unreachable',
-      listerWatcher: restListerWatcher(bad, { path: '/api/v1/configmaps' }),
+      listerWatcher: restListerWatcher(connectionOf(bad), { path: '/api/v1/configmaps' }),
       backoffInitialMs: 50,
       backoffMaxMs: 200,
     });
@@ -118,7 +119,11 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
       namespace: ns,
       body: { metadata: { name: 'evented' } },
     });
-    const rec = new EventRecorder({ sink: kubeEventSink(core), component: 'heraldlb-test', instance: 'it' });
+    const rec = new EventRecorder({
+      sink: restEventSink(connectionOf(kc)),
+      component: 'heraldlb-test',
+      instance: 'it',
+    });
     const ref = {
       kind: 'ConfigMap',
       apiVersion: 'v1',

@@ -1,6 +1,8 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { kubeLeaseClient, LeaderElector } from '../../kube/leader-election.js';
+import { connectionOf } from '../../kube/client.js';
+import { LeaderElector } from '../../kube/leader-election.js';
+import { restLeaseClient } from '../../kube/lease-client.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
 
 const NS = 'default';
@@ -21,7 +23,7 @@ describe.skipIf(!controlPlaneAvailable())('Lease leader election against a real 
   function electors(lease: string, n: number, releaseOnStop = true) {
     return Array.from({ length: n }, (_, i) => {
       const e = new LeaderElector({
-        lock: kubeLeaseClient(api, NS, lease),
+        lock: restLeaseClient(connectionOf(adminKubeConfig()), NS, lease),
         identity: `cand-${i}`,
         releaseOnStop,
         ...TIMING,
