@@ -1,45 +1,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import {
-  AuthorizationV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  KubeConfig,
-  type KubernetesObject,
-  KubernetesObjectApi,
-} from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { AuthorizationV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { applyObjects, renderedControllerRbac } from '../../lab/chart-rbac.js';
 import { kubeconfigYaml } from '../../lab/pki.js';
 import { type ControllerHandle, ingressIPs, startController, TestObjects } from '../support/controller.js';
 import { adminKubeConfig, controlPlaneAvailable, kubeconfigPath, uniqueName } from '../support/kube.js';
 
 // The controller's RBAC in the chart is the least it needs: proven by running it as a
 // ServiceAccount bound to exactly those rules, and by checking what that account may not do.
-const root = resolve(import.meta.dirname, '..', '..');
 const CLASS = 'heraldlb.io/test-rbac';
 const POOL = uniqueName('rbac');
-
-function renderedRbac(namespace: string): KubernetesObject[] {
-  const text = readFileSync(join(root, 'charts/heraldlb/templates/rbac-controller.yaml'), 'utf8');
-  return parseAllDocuments(text.replaceAll('{{ .Release.Namespace }}', namespace)).map(
-    (d) => d.toJSON() as KubernetesObject,
-  );
-}
-
-async function applyAll(kc: KubeConfig, objs: KubernetesObject[]): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(kc);
-  for (const o of objs) {
-    try {
-      await api.create(o);
-    } catch (err) {
-      if ((err as { code?: number }).code !== 409) throw err;
-      await api.replace(o); // cluster-scoped rules may exist from an earlier run
-    }
-  }
-}
 
 async function serviceAccountKubeconfig(admin: KubeConfig, ns: string, name: string): Promise<string> {
   const core = admin.makeApiClient(CoreV1Api);
@@ -69,7 +42,7 @@ describe.runIf(controlPlaneAvailable())('controller RBAC (chart) is enough, and 
 
   beforeAll(async () => {
     ns = await objects.namespace('hlb-rbac');
-    await applyAll(admin, renderedRbac(ns));
+    await applyObjects(admin, renderedControllerRbac(ns));
     saPath = await serviceAccountKubeconfig(admin, ns, 'heraldlb-controller');
   });
 
