@@ -57,6 +57,9 @@ export class ControllerApp {
       sink: restEventSink(conn),
       component: 'heraldlb-controller',
       instance: opts.identity,
+      normalPerSecond: opts.eventQps,
+      normalBurst: opts.eventBurst,
+      onDrop: (type, why) => this.metrics.eventsDropped.inc({ type, why }),
       logger: log.child({ component: 'events' }),
     });
     // Handlers only route keys; the current term (if leading) decides what they mean.

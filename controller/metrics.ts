@@ -26,6 +26,11 @@ export function controllerMetrics() {
       help: 'Allocation failures reported to a Service, by reason.',
       labelNames: ['reason'],
     }),
+    eventsDropped: registry.counter({
+      name: 'heraldlb_events_dropped_total',
+      help: 'Events not written: over the Normal Event rate (--event-qps), or too many writes pending.',
+      labelNames: ['type', 'why'],
+    }),
     outOfPoolCount: registry.gauge({
       name: 'heraldlb_services_out_of_pool',
       help: 'Services holding an IP that no pool covers any more (kept, never moved).',

@@ -15,6 +15,8 @@ export interface Options {
   metricsAddr: string;
   resyncSchedule: string;
   workers: number;
+  eventQps: number;
+  eventBurst: number;
   logLevel: string;
 }
 
@@ -24,6 +26,8 @@ interface FlagSpec {
   help: string;
   kind: 'string' | 'bool' | 'int';
   def: string;
+  /** Inclusive bounds of an int flag (default 1..256). */
+  range?: [number, number];
 }
 
 const FLAGS: FlagSpec[] = [
@@ -91,6 +95,22 @@ const FLAGS: FlagSpec[] = [
     def: '8',
   },
   {
+    name: 'event-qps',
+    env: 'HERALDLB_EVENT_QPS',
+    help: 'Normal Events per second at most (Warnings are never limited); 0 = no limit',
+    kind: 'int',
+    def: '50',
+    range: [0, 100_000],
+  },
+  {
+    name: 'event-burst',
+    env: 'HERALDLB_EVENT_BURST',
+    help: 'Normal Events allowed at once above --event-qps',
+    kind: 'int',
+    def: '100',
+    range: [1, 100_000],
+  },
+  {
     name: 'log-level',
     env: 'HERALDLB_LOG_LEVEL',
     help: 'trace|debug|info|warn|error',
@@ -124,8 +144,9 @@ function convert(f: FlagSpec, raw: string): string | boolean | number {
   }
   if (f.kind === 'int') {
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > 256)
-      throw new UsageError(`--${f.name}: expected 1..256, got "${raw}"`);
+    const [lo, hi] = f.range ?? [1, 256];
+    if (raw.trim() === '' || !Number.isInteger(n) || n < lo || n > hi)
+      throw new UsageError(`--${f.name}: expected ${lo}..${hi}, got "${raw}"`);
     return n;
   }
   return raw;
@@ -169,6 +190,8 @@ export function parseOptions(
     metricsAddr: get('metrics-addr') as string,
     resyncSchedule: get('resync-schedule') as string,
     workers: get('workers') as number,
+    eventQps: get('event-qps') as number,
+    eventBurst: get('event-burst') as number,
     logLevel: get('log-level') as string,
   };
 }

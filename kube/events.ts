@@ -9,6 +9,7 @@ import type { Connection } from './connection.js';
 import { classifyApiError, describeApiError } from './errors.js';
 import { type Logger, silentLogger } from './log.js';
 import { sendJson } from './rest.js';
+import { TokenBucket } from './token-bucket.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -40,6 +41,16 @@ export interface EventRecorderOptions {
   aggregateWindowMs?: number;
   /** Writes waiting beyond this are dropped (and logged) so a dead API cannot grow memory. */
   maxPending?: number;
+  /**
+   * Normal Events per second over the whole process, with `normalBurst` allowed at once
+   * (kubelet's --event-qps/--event-burst idea): serving 10,000 Services at once must not add
+   * 10,000 Event writes to an API server that is busy with the Services themselves. Warnings
+   * are never rate-limited. 0 or undefined = no limit.
+   */
+  normalPerSecond?: number;
+  normalBurst?: number;
+  /** Told of every Event not written (rate limit or too many pending), e.g. for a metric. */
+  onDrop?: (type: EventType, why: 'rate' | 'pending') => void;
 }
 
 interface Seen {
@@ -57,6 +68,7 @@ export class EventRecorder {
   private readonly chains = new Map<string, Promise<void>>();
   private pending = 0;
   private seq = 0;
+  private readonly normalLimit: TokenBucket | undefined;
 
   constructor(opts: EventRecorderOptions) {
     this.o = {
@@ -65,14 +77,26 @@ export class EventRecorder {
       aggregateWindowMs: 600_000,
       maxPending: 1000,
       instance: '',
+      normalPerSecond: 0,
+      normalBurst: 100,
+      onDrop: () => {},
       ...opts,
     };
+    const qps = this.o.normalPerSecond;
+    this.normalLimit =
+      qps > 0 ? new TokenBucket(qps, Math.max(1, this.o.normalBurst), this.o.clock) : undefined;
   }
 
   /** Records an Event about `obj`; returns at once. */
   record(obj: V1ObjectReference, type: EventType, reason: string, message: string): void {
     if (this.pending >= this.o.maxPending) {
       this.o.logger.warn({ reason, object: obj.name }, 'event dropped: too many pending writes');
+      this.o.onDrop(type, 'pending');
+      return;
+    }
+    if (type === 'Normal' && this.normalLimit && !this.normalLimit.take()) {
+      this.o.logger.debug({ reason, object: obj.name }, 'event dropped: over the Normal Event rate');
+      this.o.onDrop(type, 'rate');
       return;
     }
     const key = JSON.stringify([obj.kind, obj.namespace, obj.name, obj.uid, type, reason, message]);

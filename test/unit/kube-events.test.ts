@@ -97,4 +97,30 @@ describe('EventRecorder', () => {
     await small.flush();
     expect(sink.calls.filter((c) => c === 'create')).toHaveLength(1 + 2);
   });
+
+  it('limits Normal Events to the configured rate and burst, never Warnings, and reports drops', async () => {
+    const clock = new FakeClock();
+    const sink = new FakeSink();
+    const drops: string[] = [];
+    const rec = new EventRecorder({
+      sink,
+      component: 'c',
+      clock,
+      normalPerSecond: 2,
+      normalBurst: 3,
+      onDrop: (type, why) => drops.push(`${type}:${why}`),
+    });
+    const obj = (i: number) => ({ ...svc, name: `s${i}`, uid: `u${i}` });
+    for (let i = 0; i < 10; i++) rec.record(obj(i), 'Normal', 'IPAllocated', 'x');
+    for (let i = 0; i < 10; i++) rec.record(obj(i), 'Warning', 'AllocationFailed', 'y');
+    await rec.flush();
+    const normal = () => [...sink.events.values()].filter((e) => e.type === 'Normal').length;
+    expect(normal()).toBe(3); // the burst
+    expect([...sink.events.values()].filter((e) => e.type === 'Warning')).toHaveLength(10);
+    expect(drops).toEqual(Array(7).fill('Normal:rate'));
+    await clock.advance(1000); // one second refills two tokens
+    for (let i = 10; i < 15; i++) rec.record(obj(i), 'Normal', 'IPAllocated', 'x');
+    await rec.flush();
+    expect(normal()).toBe(5);
+  });
 });

@@ -13,6 +13,8 @@ describe('controller options', () => {
       metricsAddr: '0.0.0.0:7472',
       resyncSchedule: '*/5 * * * *',
       workers: 8,
+      eventQps: 50,
+      eventBurst: 100,
       logLevel: 'info',
     });
   });
@@ -27,6 +29,7 @@ describe('controller options', () => {
     [[], { KUBECONFIG: '/k' }, { kubeconfig: '/k' }],
     [['--metrics-addr='], {}, { metricsAddr: '' }],
     [['--identity', 'a'], {}, { identity: 'a' }],
+    [['--event-qps=0'], { HERALDLB_EVENT_BURST: '7' }, { eventQps: 0, eventBurst: 7 }],
   ] as const)('%j with env %j', (argv, env, want) => {
     expect(parseOptions(argv, env)).toMatchObject(want);
   });
@@ -36,6 +39,8 @@ describe('controller options', () => {
     [['stray'], /unknown argument "stray"/],
     [['--workers', '0'], /--workers: expected 1..256/],
     [['--workers', 'x'], /--workers/],
+    [['--event-qps', '-1'], /--event-qps: expected 0..100000/],
+    [['--event-burst', '0'], /--event-burst: expected 1..100000/],
     [['--leader-elect=maybe'], /--leader-elect: expected true or false/],
     [['--lease-name'], /--lease-name needs a value/],
     [['--resync-schedule', 'every minute'], /--resync-schedule: .* is not a cron expression/],
