@@ -22,7 +22,9 @@ export interface WatchEvent<T> {
 
 /** The I/O an informer needs; restListerWatcher() talks to the API server, tests fake it. */
 export interface ListerWatcher<T> {
-  list(signal: AbortSignal): Promise<{ items: T[]; resourceVersion: string }>;
+  /** The whole collection. `each`, when given, may be applied to items as they arrive (page
+   * by page) so that what the cache would drop never piles up in memory. */
+  list(signal: AbortSignal, each?: (obj: T) => T): Promise<{ items: T[]; resourceVersion: string }>;
   /** Resolves when the server ends the stream normally; rejects on errors (410 included). */
   watch(resourceVersion: string, signal: AbortSignal, onEvent: (ev: WatchEvent<T>) => void): Promise<void>;
 }
@@ -32,6 +34,8 @@ export interface RestListerWatcherOptions {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** Objects per list page (default 500). */
+  pageSize?: number;
   /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
   watchTimeoutSeconds?: number;
 }
@@ -42,14 +46,23 @@ export function restListerWatcher<T extends KubernetesObject>(
 ): ListerWatcher<T> {
   const selectors: Query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
   return {
-    async list(signal) {
-      const list = await getJson<{ items?: T[]; metadata?: { resourceVersion?: string } }>(
-        conn,
-        opts.path,
-        selectors,
-        signal,
-      );
-      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+    async list(signal, each) {
+      // In pages, as client-go's reflector lists: one 10,000-Service answer is ~20 MB of JSON
+      // parsed at once, and the process keeps the memory that peak took.
+      const items: T[] = [];
+      let resourceVersion = '';
+      let cont: string | undefined;
+      // Bounded: a server whose continue tokens never end must not hold us forever.
+      for (let page = 0; page < 100_000 && (page === 0 || cont); page++) {
+        const list = await getJson<{
+          items?: T[];
+          metadata?: { resourceVersion?: string; continue?: string };
+        }>(conn, opts.path, { ...selectors, limit: opts.pageSize ?? 500, continue: cont }, signal);
+        for (const item of list.items ?? []) items.push(each ? each(item) : item);
+        resourceVersion = list.metadata?.resourceVersion ?? resourceVersion;
+        cont = list.metadata?.continue || undefined;
+      }
+      return { items, resourceVersion };
     },
     watch(resourceVersion, signal, onEvent) {
       const query: Query = {
@@ -89,7 +102,8 @@ export interface InformerOptions<T> {
   /**
    * Applied to every object before it is stored, e.g. `trimObject` to drop managedFields:
    * the cache keeps one copy of every object for the life of the process, so what it never
-   * reads should not be kept (client-go's SetTransform).
+   * reads should not be kept (client-go's SetTransform). Must be idempotent: a list may
+   * apply it to items as they arrive, and the informer applies it again.
    */
   transform?: (obj: T) => T;
   /** Bounded backoff between failed lists/watches. */
@@ -219,7 +233,7 @@ export class Informer<T extends KubernetesObject> {
 
   // Replaces the store with a fresh list, announcing only keys that changed or vanished.
   private async relist(signal: AbortSignal): Promise<string> {
-    const { items, resourceVersion } = await this.opts.listerWatcher.list(signal);
+    const { items, resourceVersion } = await this.opts.listerWatcher.list(signal, this.opts.transform);
     if (signal.aborted) throw signal.reason;
     const next = new Map<string, T>();
     const keep = this.opts.transform ?? ((o: T) => o);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionOf } from '../../kube/client.js';
 import { EventRecorder, restEventSink } from '../../kube/events.js';
 import { Informer, restListerWatcher } from '../../kube/informer.js';
+import { trimObject } from '../../kube/trim.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
@@ -62,6 +63,31 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
     expect(typeof inf.get(`${ns}/new`)?.metadata?.creationTimestamp).toBe('string');
     ctl.abort();
     await inf.stop();
+  });
+
+  it('lists in pages (continue tokens) and trims every object it stores', async () => {
+    for (const name of ['p1', 'p2', 'p3', 'p4', 'p5'])
+      await core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name }, data: { n: name } },
+      });
+    const lw = restListerWatcher<V1ConfigMap>(connectionOf(kc), {
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      pageSize: 2,
+    });
+    let seen = 0;
+    const listed = await lw.list(new AbortController().signal, (o) => {
+      seen++;
+      return trimObject(o);
+    });
+    const names = listed.items.map((o) => o.metadata?.name);
+    expect(names).toEqual(expect.arrayContaining(['p1', 'p2', 'p3', 'p4', 'p5']));
+    expect(new Set(names).size).toBe(names.length);
+    expect(seen).toBe(names.length);
+    expect(listed.items.every((o) => o.metadata?.managedFields === undefined)).toBe(true);
+    expect(listed.resourceVersion).not.toBe('');
+    for (const name of ['p1', 'p2', 'p3', 'p4', 'p5'])
+      await core.deleteNamespacedConfigMap({ name, namespace: ns });
   });
 
   it('cluster-scoped with a label selector, keys are bare names', async () => {

@@ -202,4 +202,22 @@ describe('Informer', () => {
     expect(s.lw.current.signal.aborted).toBe(true);
     expect(s.clock.pendingTimers()).toBe(0);
   });
+
+  it('stores what the transform returns, for listed and watched objects alike', async () => {
+    const clock = new FakeClock();
+    const lw = new FakeLW();
+    const trim = (o: Obj): Obj => ({ metadata: { ...o.metadata, managedFields: undefined } });
+    const inf = new Informer<Obj>({ name: 'test', listerWatcher: lw, clock, transform: trim });
+    const fat = (name: string, rv: string): Obj => ({
+      metadata: { name, resourceVersion: rv, managedFields: [{ manager: 'kubectl' }] },
+    });
+    lw.objects = [fat('a', '1')];
+    inf.start(new AbortController().signal);
+    await synced(inf);
+    lw.current.emit({ type: 'ADDED', object: fat('b', '11') });
+    expect(inf.get('a')?.metadata?.managedFields).toBeUndefined();
+    expect(inf.get('b')?.metadata?.managedFields).toBeUndefined();
+    expect(inf.get('b')?.metadata?.resourceVersion).toBe('11');
+    await inf.stop();
+  });
 });
