@@ -22,10 +22,13 @@ async function unlessGone<T>(fallback: T, call: () => Promise<T>): Promise<T> {
 const servicePath = (s: V1Service) =>
   `/api/v1/namespaces/${encodeURIComponent(s.metadata?.namespace ?? '')}/services/${encodeURIComponent(s.metadata?.name ?? '')}`;
 
+/** Names our writes in managedFields, so `kubectl get -o yaml --show-managed-fields` shows them. */
+export const FIELD_MANAGER = 'heraldlb-controller';
+
 export function apiWriter(conn: Connection): Writer {
   // Answers are kept until the cache catches up: trimmed like cached objects.
   const patch = async <T extends V1Service | IPAddressPool>(path: string, body: object) =>
-    trimObject(await sendJson<T>(conn, 'PATCH', path, body));
+    trimObject(await sendJson<T>(conn, 'PATCH', path, body, { query: { fieldManager: FIELD_MANAGER } }));
   return {
     patchServiceStatus: (svc, body) =>
       unlessGone(svc, () => patch<V1Service>(`${servicePath(svc)}/status`, body)),

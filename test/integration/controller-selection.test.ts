@@ -80,6 +80,17 @@ describe.runIf(controlPlaneAvailable())('controller: address selection (real API
     for (const i of [0, 2, 3, 4]) expect(await ipsOf(`s${i}`)).toEqual([want[i]]);
   });
 
+  it('writes ingress and pool annotation in one status write, under its own field manager', async () => {
+    await svc('one-write');
+    const s = await k.served(ns, 'one-write');
+    const ours = (s.metadata?.managedFields ?? []).filter((m) => m.manager === 'heraldlb-controller');
+    // One entry: the /status write; no second write to the Service itself for the annotation.
+    expect(ours.map((m) => m.subresource)).toEqual(['status']);
+    const fields = JSON.stringify(ours[0]?.fieldsV1);
+    expect(fields).toContain(`"f:${FROM_POOL}"`);
+    expect(fields).toContain('"f:loadBalancer"');
+  });
+
   it('honours pool and IP requests in the heraldlb.io and metallb.io spellings and spec.loadBalancerIP', async () => {
     // name, Service options, expected IPs, expected pool annotation (created in this order)
     const table: [string, ServiceSpecOptions, string[], string][] = [
