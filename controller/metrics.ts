@@ -1,9 +1,11 @@
 /** The controller's Prometheus series, and the Observer the reconciler reports into. */
 import { Registry } from '../kube/metrics.js';
+import { registerProcessMetrics } from '../kube/process-metrics.js';
 import type { Observer } from './reconciler.js';
 
 export function controllerMetrics() {
   const registry = new Registry();
+  registerProcessMetrics(registry);
   const m = {
     registry,
     poolSize: registry.gauge({

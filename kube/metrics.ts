@@ -163,6 +163,12 @@ export class Histogram extends Metric<HistState> {
 export class Registry {
   // metric name -> metric
   private readonly metrics = new Map<string, { render(): string }>();
+  private readonly collectors: Array<() => void> = [];
+
+  /** Runs `fn` before every render, to set gauges whose value is read at scrape time. */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
+  }
 
   counter(o: MetricOpts): Counter {
     return this.register(new Counter(o));
@@ -176,6 +182,7 @@ export class Registry {
 
   /** The whole registry in Prometheus text format. */
   render(): string {
+    for (const c of this.collectors) c();
     return [...this.metrics.values()].map((m) => m.render()).join('');
   }
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthServer } from '../../kube/http.js';
 import { CONTENT_TYPE, Registry } from '../../kube/metrics.js';
+import { registerProcessMetrics } from '../../kube/process-metrics.js';
 
 /** A strict-enough parser of the text format: HELP/TYPE per family, then samples. */
 function parse(text: string) {
@@ -135,5 +136,20 @@ describe('HealthServer', () => {
     ctl.abort();
     await s.stop();
     await expect(get('/healthz')).rejects.toThrow();
+  });
+});
+
+describe('process metrics', () => {
+  it('reads memory at each scrape, under the usual Node.js client names', () => {
+    const registry = new Registry();
+    let rss = 100;
+    registerProcessMetrics(registry, () => ({ rss, heapTotal: 50, heapUsed: 20, external: 3 }));
+    expect(registry.render()).toMatch(/^process_resident_memory_bytes 100$/m);
+    rss = 200;
+    const text = registry.render();
+    expect(text).toMatch(/^process_resident_memory_bytes 200$/m);
+    expect(text).toMatch(/^nodejs_heap_size_total_bytes 50$/m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes 20$/m);
+    expect(text).toMatch(/^nodejs_external_memory_bytes 3$/m);
   });
 });
