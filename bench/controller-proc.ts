@@ -3,7 +3,8 @@
  * waiting for a log message, for /readyz, and stopping it.
  *
  * HERALDLB_BENCH_CPU_PROF=<dir> runs it under `node --cpu-prof` (stopped with SIGTERM instead
- * of SIGKILL so the profile is written); HERALDLB_BENCH_NODE_ARGS adds node flags.
+ * of SIGKILL so the profile is written); HERALDLB_BENCH_NODE_ARGS adds node flags;
+ * HERALDLB_BENCH_NODE picks the node binary (the container image runs Node 24, this machine 20).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,7 @@ import { rssMiB } from './stats.js';
 export const NS = 'bench';
 const IDENTITY = 'bench-controller';
 const MAIN_JS = join(dirname(fileURLToPath(import.meta.url)), '..', 'controller', 'main.js');
+export const CONTROLLER_NODE = process.env.HERALDLB_BENCH_NODE || process.execPath;
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface Proc {
@@ -39,7 +41,7 @@ export function spawnController(kubeconfig: string): Proc {
     '--metrics-addr=127.0.0.1:0',
   ];
   const started = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(CONTROLLER_NODE, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   if (child.pid === undefined) throw new Error('controller did not start');
   const lines: Record<string, unknown>[] = [];
   const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];

@@ -1,13 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConnection } from '../../kube/connection.js';
 
 // Plain text stands in for PEM: the loader only carries bytes to the TLS agent.
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 function dir(files: Record<string, string>): string {
   const d = mkdtempSync(join(tmpdir(), 'hlb-conn-'));
+  made.push(d);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
   return d;
 }
