@@ -28,7 +28,10 @@ export interface Proc {
   exited: Promise<void>;
 }
 
-export function spawnController(kubeconfig: string): Proc {
+type Wrap = (cmd: string, args: string[]) => [string, string[]];
+
+/** `wrap` starts the process inside something first (a memory cgroup: memory-cgroup.ts). */
+export function spawnController(kubeconfig: string, wrap: Wrap = (c, a) => [c, a]): Proc {
   const prof = process.env.HERALDLB_BENCH_CPU_PROF;
   const extra = (process.env.HERALDLB_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const nodeArgs = [...extra, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
@@ -41,7 +44,7 @@ export function spawnController(kubeconfig: string): Proc {
     '--metrics-addr=127.0.0.1:0',
   ];
   const started = performance.now();
-  const child = spawn(CONTROLLER_NODE, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...wrap(CONTROLLER_NODE, args), { stdio: ['ignore', 'pipe', 'inherit'] });
   if (child.pid === undefined) throw new Error('controller did not start');
   const lines: Record<string, unknown>[] = [];
   const waiters: { msg: string; resolve: (l: Record<string, unknown>) => void }[] = [];

@@ -14,7 +14,9 @@
  *    controller ran), then the controller starts -> all served; then its RSS; then a cold
  *    start of a new process with those 10,000 assigned (ready time, zero IP changes, RSS).
  *
- * HERALDLB_BENCH_SERIAL / _BULK change the counts; see controller-proc.ts for profiling flags.
+ * HERALDLB_BENCH_SERIAL / _BULK change the counts, HERALDLB_BENCH_PHASES=B runs phase B alone,
+ * HERALDLB_BENCH_MEMORY_LIMIT_MIB the controller's memory limit (default 256, 0 for none); see
+ * controller-proc.ts for the Node binary and profiling flags.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,11 +38,15 @@ import {
   stopController,
 } from './controller-proc.js';
 import { IngressWatch } from './ingress-watch.js';
+import { memoryCgroup } from './memory-cgroup.js';
 import { machineLine, median, p99, rssMiB } from './stats.js';
 
 const POOL = 'bench';
 const POOL_RANGE = '2001:db8:180::/64';
 const STEADY_WAIT_MS = 60_000;
+// The memory limit the controller's container gets; V8 sizes its heap from it (memory-cgroup.ts).
+const MEMORY_LIMIT_MIB = Number(process.env.HERALDLB_BENCH_MEMORY_LIMIT_MIB ?? 256);
+type Wrap = (cmd: string, args: string[]) => [string, string[]];
 
 // --- objects -------------------------------------------------------------------------------
 
@@ -171,12 +177,12 @@ async function setUp(cp: ControlPlane) {
 }
 
 /** A: serial latency, then a burst created while the controller runs. */
-async function phaseA(nSerial: number, nBulk: number) {
+async function phaseA(nSerial: number, nBulk: number, wrap: Wrap) {
   const cp = await startControlPlane({ authorization: 'RBAC' });
   const procs: Proc[] = [];
   try {
     const { c, watch, controllerKubeconfig } = await setUp(cp);
-    const ctl = spawnController(controllerKubeconfig);
+    const ctl = spawnController(controllerKubeconfig, wrap);
     procs.push(ctl);
     await ctl.waitLog('leading: existing assignments loaded');
     await readyAt(ctl);
@@ -194,7 +200,7 @@ async function phaseA(nSerial: number, nBulk: number) {
 }
 
 /** B: a backlog of n unserved Services, then the controller starts; then a cold restart. */
-async function phaseB(n: number) {
+async function phaseB(n: number, wrap: Wrap) {
   const cp = await startControlPlane({ authorization: 'RBAC' });
   const procs: Proc[] = [];
   try {
@@ -202,7 +208,7 @@ async function phaseB(n: number) {
     const createS = await createMany(c, 'backlog', n);
     const pids = { 'kube-apiserver': cp.pids.apiserver, etcd: cp.pids.etcd };
     const cpu0 = cpuSnapshot(pids);
-    const first = spawnController(controllerKubeconfig);
+    const first = spawnController(controllerKubeconfig, wrap);
     procs.push(first);
     const firstRss = sampleRss(first.pid);
     const serveS = await servedAll(watch, 0, n, first.started);
@@ -218,7 +224,7 @@ async function phaseB(n: number) {
 
     const before = await ipsByName(c);
     await stopController(first, 'SIGKILL');
-    const second = spawnController(controllerKubeconfig);
+    const second = spawnController(controllerKubeconfig, wrap);
     procs.push(second);
     const secondRss = sampleRss(second.pid);
     const loadedLine = await second.waitLog('leading: existing assignments loaded');
@@ -359,8 +365,23 @@ export async function benchController(): Promise<string> {
   const phases = process.env.HERALDLB_BENCH_PHASES ?? 'AB';
   const load0 = loadavg()[0] as number;
   const rows: Row[] = [];
-  if (phases.includes('A')) rows.push(...phaseARows(await phaseA(nSerial, nBulk), nSerial, nBulk));
-  if (phases.includes('B')) rows.push(...phaseBRows(await phaseB(nBulk), nBulk));
+  const cg = MEMORY_LIMIT_MIB > 0 ? memoryCgroup(MEMORY_LIMIT_MIB, 'heraldlb-bench-controller') : undefined;
+  let limitNote = 'controller with no memory limit';
+  let wrap: Wrap = (c, a) => [c, a];
+  if (cg && 'why' in cg) {
+    // Loud, and in the result: memory figures without the limit are not the deployed case.
+    process.stderr.write(`\n!! controller runs WITHOUT a memory limit: ${cg.why}\n\n`);
+    limitNote = `controller with NO memory limit (${cg.why})`;
+  } else if (cg) {
+    wrap = cg.wrap;
+    limitNote = `controller in a memory cgroup limited to ${cg.limitMiB} MiB, as in its container`;
+  }
+  try {
+    if (phases.includes('A')) rows.push(...phaseARows(await phaseA(nSerial, nBulk, wrap), nSerial, nBulk));
+    if (phases.includes('B')) rows.push(...phaseBRows(await phaseB(nBulk, wrap), nBulk));
+  } finally {
+    if (cg && !('why' in cg)) cg.remove();
+  }
   const verdict = (p: boolean | undefined) => (p === undefined ? '' : p ? 'pass' : '**FAIL**');
   return [
     '| measure | p50 / value | p99 | target | result |',
@@ -371,7 +392,7 @@ export async function benchController(): Promise<string> {
     '',
     `${machineLine()}; ${new Date().toISOString()}; load average ${f(load0, 2)} at start, ` +
       `${f(loadavg()[0] as number, 2)} at end (the controller, the API server, etcd and this client share the cores); ` +
-      `controller on Node ${execFileSync(CONTROLLER_NODE, ['--version'], { encoding: 'utf8' }).trim()}` +
+      `${limitNote}; controller on Node ${execFileSync(CONTROLLER_NODE, ['--version'], { encoding: 'utf8' }).trim()}` +
       `${process.env.HERALDLB_BENCH_NODE_ARGS ? ` ${process.env.HERALDLB_BENCH_NODE_ARGS}` : ''}`,
   ].join('\n');
 }
