@@ -94,7 +94,38 @@ export interface PoolStats {
 
 interface Holding {
   model: ServiceModel; // the model this Service was last admitted with
-  ips: Map<Family, Hold>;
+  ips: Holds;
+}
+
+/**
+ * What one Service holds: at most one address per family. Two fields where a Map cost about
+ * 300 bytes per Service (3 MiB at 10,000); the Map methods the allocator uses, same meaning.
+ */
+class Holds implements Iterable<[Family, Hold]> {
+  private v4: Hold | undefined;
+  private v6: Hold | undefined;
+
+  constructor(entries: Iterable<[Family, Hold]> = []) {
+    for (const [f, h] of entries) this.set(f, h);
+  }
+  get size(): number {
+    return (this.v4 ? 1 : 0) + (this.v6 ? 1 : 0);
+  }
+  get(f: Family): Hold | undefined {
+    return f === 'IPv4' ? this.v4 : this.v6;
+  }
+  has(f: Family): boolean {
+    return this.get(f) !== undefined;
+  }
+  set(f: Family, h: Hold): this {
+    if (f === 'IPv4') this.v4 = h;
+    else this.v6 = h;
+    return this;
+  }
+  *[Symbol.iterator](): Iterator<[Family, Hold]> {
+    if (this.v4) yield ['IPv4', this.v4];
+    if (this.v6) yield ['IPv6', this.v6];
+  }
 }
 
 type Verdict = 'keep' | 'change' | 'lost';
@@ -123,7 +154,7 @@ export class Allocator {
 
   restore(svc: ServiceModel): RestoreResult {
     if (this.services.has(svc.key)) return { ips: this.held(svc.key), conflicts: [], alreadyKnown: true };
-    const ips = new Map<Family, Hold>();
+    const ips = new Holds();
     for (const a of svc.current.ips) {
       if (ips.has(a.family)) continue; // one per family; status order decides
       const inPool = this.index.poolAt(a.family, a.value)?.model.name;
@@ -142,7 +173,7 @@ export class Allocator {
   assign(svc: ServiceModel, namespaceLabels: Labels = {}): AssignResult {
     const cur = this.services.get(svc.key);
     if (svc.requestError) return this.fail(svc, { reason: 'InvalidRequest', message: svc.requestError }, []);
-    const next = new Map<Family, Hold>();
+    const next = new Holds();
     const lost: Family[] = [];
     const failures: Failure[] = [];
     for (const family of svc.families) {
@@ -374,7 +405,7 @@ export class Allocator {
   private fail(svc: ServiceModel, f: Failure, lost: readonly Family[]): AssignResult {
     const cur = this.services.get(svc.key);
     if (cur && lost.length > 0) {
-      const keep = new Map([...cur.ips].filter(([family]) => !lost.includes(family)));
+      const keep = new Holds([...cur.ips].filter(([family]) => !lost.includes(family)));
       if (keep.size > 0) this.commit(cur.model, keep);
       else this.release(svc.key);
     }
@@ -382,7 +413,7 @@ export class Allocator {
   }
 
   /** Makes `ips` exactly what `svc` holds, updating holders, pool usage and the sharing index. */
-  private commit(svc: ServiceModel, ips: Map<Family, Hold>): void {
+  private commit(svc: ServiceModel, ips: Holds): void {
     const cur = this.services.get(svc.key);
     if (cur) {
       for (const [family, h] of cur.ips) {

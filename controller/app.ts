@@ -20,6 +20,7 @@ import { apiEvents, apiWriter } from './api-writer.js';
 import { controllerMetrics, metricsObserver } from './metrics.js';
 import type { Options } from './options.js';
 import { Reconciler } from './reconciler.js';
+import { serviceProjection } from './service-cache.js';
 
 interface Term {
   queue: WorkQueue;
@@ -43,16 +44,16 @@ export class ControllerApp {
     private readonly conn: Connection,
     private readonly log: Logger,
   ) {
-    const informer = <T extends KubernetesObject>(name: string, path: string) =>
+    const informer = <T extends KubernetesObject>(name: string, path: string, transform: (o: T) => T) =>
       new Informer<T>({
         name,
         listerWatcher: restListerWatcher<T>(conn, { path }),
-        transform: trimObject,
+        transform,
         logger: log.child({ component: 'informer', informer: name }),
       });
-    this.services = informer('services', '/api/v1/services');
-    this.pools = informer('ipaddresspools', `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}`);
-    this.namespaces = informer('namespaces', '/api/v1/namespaces');
+    this.services = informer<V1Service>('services', '/api/v1/services', serviceProjection);
+    this.pools = informer('ipaddresspools', `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}`, trimObject);
+    this.namespaces = informer<V1Namespace>('namespaces', '/api/v1/namespaces', trimObject);
     this.recorder = new EventRecorder({
       sink: restEventSink(conn),
       component: 'heraldlb-controller',
