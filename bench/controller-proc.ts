@@ -3,13 +3,15 @@
  * waiting for a log message, for /readyz, and stopping it.
  *
  * HERALDLB_BENCH_CPU_PROF=<dir> runs it under `node --cpu-prof` (stopped with SIGTERM instead
- * of SIGKILL so the profile is written); HERALDLB_BENCH_NODE_ARGS adds node flags;
+ * of SIGKILL so the profile is written); HERALDLB_BENCH_NODE_ARGS adds node flags to
+ * the product's own (controller/launch.ts);
  * HERALDLB_BENCH_NODE picks the node binary (the container image runs Node 24, this machine 20).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
 import { rssMiB } from './stats.js';
 
 export const NS = 'bench';
@@ -34,7 +36,11 @@ type Wrap = (cmd: string, args: string[]) => [string, string[]];
 export function spawnController(kubeconfig: string, wrap: Wrap = (c, a) => [c, a]): Proc {
   const prof = process.env.HERALDLB_BENCH_CPU_PROF;
   const extra = (process.env.HERALDLB_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const nodeArgs = [...extra, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const nodeArgs = [
+    ...CONTROLLER_NODE_FLAGS,
+    ...extra,
+    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+  ];
   const args = [
     ...nodeArgs,
     MAIN_JS,

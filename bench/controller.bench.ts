@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { V1Service } from '@kubernetes/client-node';
+import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
 import { connectionOf, type KubeClients, loadKubeConfig, makeClients } from '../kube/client.js';
 import { applyObjects, CONTROLLER_SERVICE_ACCOUNT, renderedControllerRbac } from '../lab/chart-rbac.js';
 import { type ControlPlane, startControlPlane } from '../lab/control-plane.js';
@@ -392,7 +393,7 @@ export async function benchController(): Promise<string> {
     '',
     `${machineLine()}; ${new Date().toISOString()}; load average ${f(load0, 2)} at start, ` +
       `${f(loadavg()[0] as number, 2)} at end (the controller, the API server, etcd and this client share the cores); ` +
-      `${limitNote}; controller on Node ${execFileSync(CONTROLLER_NODE, ['--version'], { encoding: 'utf8' }).trim()}` +
-      `${process.env.HERALDLB_BENCH_NODE_ARGS ? ` ${process.env.HERALDLB_BENCH_NODE_ARGS}` : ''}`,
+      `${limitNote}; controller on Node ${execFileSync(CONTROLLER_NODE, ['--version'], { encoding: 'utf8' }).trim()} ` +
+      [...CONTROLLER_NODE_FLAGS, process.env.HERALDLB_BENCH_NODE_ARGS ?? ''].join(' ').trim(),
   ].join('\n');
 }

@@ -4,6 +4,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
 import { alive, cmdline, mentionsDir, spawnDetached, stopPid, waitFor } from './procs.js';
 import { type LabState, labPaths } from './state.js';
 import type { Host } from './topology.js';
@@ -69,7 +70,7 @@ export function ensureController(s: LabState): SlotState {
     s.pids.controller = spawnDetached(
       process.execPath,
       // Loopback only: the lab never opens ports on the host's own interfaces.
-      [file, '--kubeconfig', p.kubeconfig, '--metrics-addr', '127.0.0.1:7472'],
+      [...CONTROLLER_NODE_FLAGS, file, '--kubeconfig', p.kubeconfig, '--metrics-addr', '127.0.0.1:7472'],
       p.log('controller'),
     );
   }

@@ -20,6 +20,7 @@ import {
   setHeaderOptions,
   type V1Service,
 } from '@kubernetes/client-node';
+import { CONTROLLER_NODE_FLAGS } from '../../controller/launch.js';
 import { uniqueName } from './kube.js';
 
 const repoRoot = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
@@ -71,7 +72,8 @@ export function startController(o: StartOptions): ControllerHandle {
   const dir = mkdtempSync(join(tmpdir(), `${o.name ?? 'heraldlb-controller'}-`));
   const logFile = join(dir, 'controller.log');
   const file: WriteStream = createWriteStream(logFile);
-  const child = spawn(o.node ?? process.execPath, [mainJs, '--kubeconfig', o.kubeconfig, ...(o.args ?? [])], {
+  const argv = [...CONTROLLER_NODE_FLAGS, mainJs, '--kubeconfig', o.kubeconfig, ...(o.args ?? [])];
+  const child = spawn(o.node ?? process.execPath, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, HERALDLB_LOG_LEVEL: process.env.HERALDLB_LOG_LEVEL ?? 'info' },
   });
