@@ -210,10 +210,17 @@ export function ingressIPs(svc: V1Service | undefined): string[] {
 }
 
 /** Events about one object in a namespace (pool Events: namespace "default"), oldest first. */
+/**
+ * The Events heraldlb's controller wrote about `name`, oldest first. Only ours: kube-apiserver
+ * writes its own about Services (e.g. ClusterIPAllocation "…is not allocated; repairing" when
+ * its repair loop races a create), and a test asserting "no Event" means none from us.
+ */
 export async function eventsFor(core: CoreV1Api, namespace: string, name: string): Promise<CoreV1Event[]> {
   const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
   const at = (e: CoreV1Event) => new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime();
-  return list.items.sort((a, b) => at(a) - at(b));
+  return list.items
+    .filter((e) => (e.reportingComponent ?? e.source?.component) === 'heraldlb-controller')
+    .sort((a, b) => at(a) - at(b));
 }
 
 /** GET on the controller's health server: [status, body]. */
