@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
+import type { Wrap } from './memory-cgroup.js';
 import { rssMiB } from './stats.js';
 
 export const NS = 'bench';
@@ -29,8 +30,6 @@ export interface Proc {
   port(): number | undefined;
   exited: Promise<void>;
 }
-
-type Wrap = (cmd: string, args: string[]) => [string, string[]];
 
 /** `wrap` starts the process inside something first (a memory cgroup: memory-cgroup.ts). */
 export function spawnController(kubeconfig: string, wrap: Wrap = (c, a) => [c, a]): Proc {

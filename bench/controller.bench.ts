@@ -24,7 +24,8 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { V1Service } from '@kubernetes/client-node';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
-import { connectionOf, type KubeClients, loadKubeConfig, makeClients } from '../kube/client.js';
+import { type KubeClients, loadKubeConfig, makeClients } from '../kube/client.js';
+import { kubeConfigConnection } from '../kube/connection.js';
 import { applyObjects, CONTROLLER_SERVICE_ACCOUNT, renderedControllerRbac } from '../lab/chart-rbac.js';
 import { type ControlPlane, startControlPlane } from '../lab/control-plane.js';
 import { applyCrds } from '../lab/crds.js';
@@ -39,7 +40,7 @@ import {
   stopController,
 } from './controller-proc.js';
 import { IngressWatch } from './ingress-watch.js';
-import { memoryCgroup } from './memory-cgroup.js';
+import { memoryCgroup, type Wrap } from './memory-cgroup.js';
 import { machineLine, median, p99, rssMiB } from './stats.js';
 
 const POOL = 'bench';
@@ -47,7 +48,6 @@ const POOL_RANGE = '2001:db8:180::/64';
 const STEADY_WAIT_MS = 60_000;
 // The memory limit the controller's container gets; V8 sizes its heap from it (memory-cgroup.ts).
 const MEMORY_LIMIT_MIB = Number(process.env.HERALDLB_BENCH_MEMORY_LIMIT_MIB ?? 256);
-type Wrap = (cmd: string, args: string[]) => [string, string[]];
 
 // --- objects -------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ async function setUp(cp: ControlPlane) {
   // The controller runs as it does in a cluster: its ServiceAccount under the chart's RBAC.
   await applyObjects(kc, renderedControllerRbac(NS));
   const controllerKubeconfig = await cp.serviceAccountKubeconfig(NS, CONTROLLER_SERVICE_ACCOUNT);
-  const watch = new IngressWatch(connectionOf(kc), NS);
+  const watch = new IngressWatch(kubeConfigConnection(kc), NS);
   await watch.start();
   return { c, watch, controllerKubeconfig };
 }

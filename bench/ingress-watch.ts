@@ -1,8 +1,10 @@
 /** Records when a watch first shows each Service with ingress: latencies without polling. */
 import { performance } from 'node:perf_hooks';
-import type { V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Service } from '@kubernetes/client-node';
 import type { Connection } from '../kube/connection.js';
-import { getJson, watchStream } from '../kube/rest.js';
+import { Informer, restListerWatcher } from '../kube/informer.js';
+
+type Svc = V1Service & KubernetesObject;
 
 /** Records, per Service name, when a watch first showed it with ingress, and the IP. */
 export class IngressWatch {
@@ -10,51 +12,32 @@ export class IngressWatch {
   private readonly waiters = new Map<string, () => void>(); // service name -> resolve
   private countWaiter: { n: number; resolve: () => void } | undefined;
   private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
+  private readonly informer: Informer<Svc>;
 
-  constructor(
-    private readonly conn: Connection,
-    private readonly namespace: string,
-  ) {}
+  constructor(conn: Connection, namespace: string) {
+    // The project's informer does the list, watch and relist; its handlers run as each event
+    // is read off the stream, so `at` is when the change reached this client.
+    this.informer = new Informer<Svc>({
+      name: 'bench-ingress',
+      listerWatcher: restListerWatcher<Svc>(conn, {
+        path: `/api/v1/namespaces/${namespace}/services`,
+        watchTimeoutSeconds: 900,
+      }),
+    });
+    this.informer.onChange((key) => {
+      const s = this.informer.get(key);
+      if (s) this.see(s);
+    });
+  }
 
   async start(): Promise<void> {
-    const path = `/api/v1/namespaces/${this.namespace}/services`;
-    let rv = '';
-    const relist = async () => {
-      const list = await getJson<{ items: V1Service[]; metadata: { resourceVersion: string } }>(
-        this.conn,
-        path,
-        {},
-        this.abort.signal,
-      );
-      for (const s of list.items) this.see(s);
-      return list.metadata.resourceVersion;
-    };
-    rv = await relist();
-    this.loop = (async () => {
-      while (!this.abort.signal.aborted) {
-        try {
-          await watchStream(
-            this.conn,
-            path,
-            { resourceVersion: rv, timeoutSeconds: 900 },
-            this.abort.signal,
-            (ev) => {
-              const o = ev.object as V1Service;
-              rv = o.metadata?.resourceVersion ?? rv;
-              if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.see(o);
-            },
-          );
-        } catch {
-          if (!this.abort.signal.aborted) rv = await relist();
-        }
-      }
-    })();
+    this.informer.start(this.abort.signal);
+    await this.informer.waitForSync(this.abort.signal);
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
-    await this.loop;
+    await this.informer.stop();
   }
 
   private see(s: V1Service): void {

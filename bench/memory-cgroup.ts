@@ -11,11 +11,14 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** Turns a command into one that first enters something (a cgroup), then execs it. */
+export type Wrap = (cmd: string, args: string[]) => [string, string[]];
+
 export interface MemoryCgroup {
   readonly dir: string;
   readonly limitMiB: number;
-  /** argv prefix that moves the command into the group before exec'ing it. */
-  wrap(cmd: string, args: string[]): [string, string[]];
+  /** Moves the command into the group before exec'ing it. */
+  wrap: Wrap;
   remove(): void;
 }
 

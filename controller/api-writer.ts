@@ -8,6 +8,7 @@ import type { EventRecorder } from '../kube/events.js';
 import { sendJson } from '../kube/rest.js';
 import { trimObject } from '../kube/trim.js';
 import type { EventSink, Writer } from './reconciler.js';
+import { serviceProjection } from './service-cache.js';
 
 /** A Service deleted between read and write is not an error: its deletion event follows. */
 async function unlessGone<T>(fallback: T, call: () => Promise<T>): Promise<T> {
@@ -26,19 +27,23 @@ const servicePath = (s: V1Service) =>
 export const FIELD_MANAGER = 'heraldlb-controller';
 
 export function apiWriter(conn: Connection): Writer {
-  // Answers are kept until the cache catches up: trimmed like cached objects.
-  const patch = async <T extends V1Service | IPAddressPool>(path: string, body: object) =>
-    trimObject(await sendJson<T>(conn, 'PATCH', path, body, { query: { fieldManager: FIELD_MANAGER } }));
+  const patch = <T>(path: string, body: object) =>
+    sendJson<T>(conn, 'PATCH', path, body, { query: { fieldManager: FIELD_MANAGER } });
+  // Answers are kept until the cache catches up, so in the cache's form.
+  const patchService = async (path: string, body: object) =>
+    serviceProjection(await patch<V1Service>(path, body));
   return {
     patchServiceStatus: (svc, body) =>
-      unlessGone(svc, () => patch<V1Service>(`${servicePath(svc)}/status`, body)),
-    patchServiceMetadata: (svc, body) => unlessGone(svc, () => patch<V1Service>(servicePath(svc), body)),
+      unlessGone(svc, () => patchService(`${servicePath(svc)}/status`, body)),
+    patchServiceMetadata: (svc, body) => unlessGone(svc, () => patchService(servicePath(svc), body)),
     patchPoolStatus: (pool, status) =>
-      unlessGone(pool, () =>
-        patch<IPAddressPool>(
-          `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}/${encodeURIComponent(pool.metadata.name ?? '')}/status`,
-          // Replace the whole status: a merge patch would keep stale condition entries.
-          { status: { ...status, conditions: status.conditions ?? [] } },
+      unlessGone(pool, async () =>
+        trimObject(
+          await patch<IPAddressPool>(
+            `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}/${encodeURIComponent(pool.metadata.name ?? '')}/status`,
+            // Replace the whole status: a merge patch would keep stale condition entries.
+            { status: { ...status, conditions: status.conditions ?? [] } },
+          ),
         ),
       ),
   };

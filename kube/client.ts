@@ -10,7 +10,6 @@ import {
   EventsV1Api,
   KubeConfig,
 } from '@kubernetes/client-node';
-import { type Connection, kubeConfigConnection } from './connection.js';
 import { KubeError } from './errors.js';
 import { withKeepAlive } from './keep-alive.js';
 
@@ -60,9 +59,4 @@ export function makeClients(kc: KubeConfig): KubeClients {
     discovery: kc.makeApiClient(DiscoveryV1Api),
     events: kc.makeApiClient(EventsV1Api),
   };
-}
-
-/** The lean REST Connection over a client-node KubeConfig (tests, the lab, benchmarks). */
-export function connectionOf(kc: KubeConfig): Connection {
-  return kubeConfigConnection(kc);
 }

@@ -22,8 +22,9 @@ export interface WatchEvent<T> {
 
 /** The I/O an informer needs; restListerWatcher() talks to the API server, tests fake it. */
 export interface ListerWatcher<T> {
-  /** The whole collection. `each`, when given, may be applied to items as they arrive (page
-   * by page) so that what the cache would drop never piles up in memory. */
+  /** The whole collection. `each`, when given, is applied to every item as it arrives (page
+   * by page) and the items returned are its results, so what the cache would drop never piles
+   * up in memory. */
   list(signal: AbortSignal, each?: (obj: T) => T): Promise<{ items: T[]; resourceVersion: string }>;
   /** Resolves when the server ends the stream normally; rejects on errors (410 included). */
   watch(resourceVersion: string, signal: AbortSignal, onEvent: (ev: WatchEvent<T>) => void): Promise<void>;
@@ -102,8 +103,8 @@ export interface InformerOptions<T> {
   /**
    * Applied to every object before it is stored, e.g. `trimObject` to drop managedFields:
    * the cache keeps one copy of every object for the life of the process, so what it never
-   * reads should not be kept (client-go's SetTransform). Must be idempotent: a list may
-   * apply it to items as they arrive, and the informer applies it again.
+   * reads should not be kept (client-go's SetTransform). Applied once per object: to listed
+   * items by the ListerWatcher as pages arrive, to watched objects here.
    */
   transform?: (obj: T) => T;
   /** Bounded backoff between failed lists/watches. */
@@ -236,8 +237,7 @@ export class Informer<T extends KubernetesObject> {
     const { items, resourceVersion } = await this.opts.listerWatcher.list(signal, this.opts.transform);
     if (signal.aborted) throw signal.reason;
     const next = new Map<string, T>();
-    const keep = this.opts.transform ?? ((o: T) => o);
-    for (const item of items) next.set(objectKey(item), keep(item));
+    for (const item of items) next.set(objectKey(item), item);
     const changed: string[] = [];
     for (const [key, obj] of next) {
       if (this.store.get(key)?.metadata?.resourceVersion !== obj.metadata?.resourceVersion) changed.push(key);

@@ -5,12 +5,12 @@
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
-/** The same object without managedFields and the last-applied annotation (mutates `obj`:
- * it is a freshly parsed API answer that nothing else holds). */
 interface Trimmable {
   metadata?: { managedFields?: unknown; annotations?: Record<string, string> };
 }
 
+/** The same object without managedFields and the last-applied annotation (mutates `obj`:
+ * it is a freshly parsed API answer that nothing else holds). */
 export function trimObject<T extends Trimmable>(obj: T): T {
   const meta = obj.metadata;
   if (!meta) return obj;

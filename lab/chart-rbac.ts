@@ -2,32 +2,20 @@
 // enough and no more, and the controller benchmark runs under it, as the controller does in a
 // cluster (a ServiceAccount token, not an admin certificate).
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type KubeConfig, type KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { repoRoot } from './control-plane.js';
 
 /** The ServiceAccount the chart's controller runs as. */
 export const CONTROLLER_SERVICE_ACCOUNT = 'heraldlb-controller';
 
-function chartFile(rel: string): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4 && !existsIn(dir); i++) dir = resolve(dir, '..');
-  return join(dir, 'charts', 'heraldlb', rel);
-}
-
-function existsIn(dir: string): boolean {
-  try {
-    readFileSync(join(dir, 'charts', 'heraldlb', 'templates', 'rbac-controller.yaml'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The controller's ServiceAccount, ClusterRole, Role and bindings for `namespace`. */
 export function renderedControllerRbac(namespace: string): KubernetesObject[] {
-  const text = readFileSync(chartFile('templates/rbac-controller.yaml'), 'utf8');
+  const text = readFileSync(
+    join(repoRoot(), 'charts', 'heraldlb', 'templates', 'rbac-controller.yaml'),
+    'utf8',
+  );
   return parseAllDocuments(text.replaceAll('{{ .Release.Namespace }}', namespace)).map(
     (d) => d.toJSON() as KubernetesObject,
   );

@@ -49,7 +49,7 @@ export interface Binaries {
 }
 
 /** The repository root, whether this runs from source (lab/) or compiled (dist/lab/). */
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4 && !existsSync(join(dir, 'lab', 'bin', 'build-control-plane.sh')); i++)
     dir = resolve(dir, '..');

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionOf } from '../../kube/client.js';
+import { kubeConfigConnection } from '../../kube/connection.js';
 import { EventRecorder, restEventSink } from '../../kube/events.js';
 import { Informer, restListerWatcher } from '../../kube/informer.js';
 import { trimObject } from '../../kube/trim.js';
@@ -35,7 +35,9 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
     });
     const inf = new Informer<V1ConfigMap>({
       name: 'configmaps',
-      listerWatcher: restListerWatcher(connectionOf(kc), { path: `/api/v1/namespaces/${ns}/configmaps` }),
+      listerWatcher: restListerWatcher(kubeConfigConnection(kc), {
+        path: `/api/v1/namespaces/${ns}/configmaps`,
+      }),
     });
     const keys: string[] = [];
     inf.onChange((k) => keys.push(k));
@@ -71,7 +73,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
         namespace: ns,
         body: { metadata: { name }, data: { n: name } },
       });
-    const lw = restListerWatcher<V1ConfigMap>(connectionOf(kc), {
+    const lw = restListerWatcher<V1ConfigMap>(kubeConfigConnection(kc), {
       path: `/api/v1/namespaces/${ns}/configmaps`,
       pageSize: 2,
     });
@@ -93,7 +95,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
   it('cluster-scoped with a label selector, keys are bare names', async () => {
     const inf = new Informer<V1Namespace>({
       name: 'namespaces',
-      listerWatcher: restListerWatcher(connectionOf(kc), {
+      listerWatcher: restListerWatcher(kubeConfigConnection(kc), {
         path: '/api/v1/namespaces',
         labelSelector: 'test=kube-informer',
       }),
@@ -107,7 +109,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
   it('resumes after the server ends the watch (short server-side timeout)', async () => {
     const inf = new Informer<V1ConfigMap>({
       name: 'configmaps',
-      listerWatcher: restListerWatcher(connectionOf(kc), {
+      listerWatcher: restListerWatcher(kubeConfigConnection(kc), {
         path: `/api/v1/namespaces/${ns}/configmaps`,
         watchTimeoutSeconds: 1,
       }),
@@ -128,7 +130,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
     );
     const inf = new Informer<V1ConfigMap>({
       name: 'unreachable',
-      listerWatcher: restListerWatcher(connectionOf(bad), { path: '/api/v1/configmaps' }),
+      listerWatcher: restListerWatcher(kubeConfigConnection(bad), { path: '/api/v1/configmaps' }),
       backoffInitialMs: 50,
       backoffMaxMs: 200,
     });
@@ -146,7 +148,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
       body: { metadata: { name: 'evented' } },
     });
     const rec = new EventRecorder({
-      sink: restEventSink(connectionOf(kc)),
+      sink: restEventSink(kubeConfigConnection(kc)),
       component: 'heraldlb-test',
       instance: 'it',
     });

@@ -1,6 +1,6 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectionOf } from '../../kube/client.js';
+import { kubeConfigConnection } from '../../kube/connection.js';
 import { LeaderElector } from '../../kube/leader-election.js';
 import { restLeaseClient } from '../../kube/lease-client.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
@@ -23,7 +23,7 @@ describe.skipIf(!controlPlaneAvailable())('Lease leader election against a real 
   function electors(lease: string, n: number, releaseOnStop = true) {
     return Array.from({ length: n }, (_, i) => {
       const e = new LeaderElector({
-        lock: restLeaseClient(connectionOf(adminKubeConfig()), NS, lease),
+        lock: restLeaseClient(kubeConfigConnection(adminKubeConfig()), NS, lease),
         identity: `cand-${i}`,
         releaseOnStop,
         ...TIMING,

@@ -39,9 +39,9 @@ function tally(services: readonly V1Service[]): Tally {
   const t: Tally = { held: { IPv4: 0, IPv6: 0 }, pending: { IPv4: 0, IPv6: 0 } };
   for (const s of services) {
     if (s.metadata?.deletionTimestamp) continue;
-    // Held once both of the controller's writes are in: the ingress (status) and then the
-    // pool annotation (a second patch); counting on the ingress alone judged "settled"
-    // between the two.
+    // Held once the ingress and the pool annotation are both in: they travel in one status
+    // patch, but an API server that drops metadata from it gets the annotation in a second
+    // write, and counting on the ingress alone would judge "settled" between the two.
     if (ingressOf(s) && s.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool'])
       t.held[familyOf(s)]++;
     else t.pending[familyOf(s)]++;

@@ -5,7 +5,7 @@
  * "an assigned IP never moves implicitly" (ARCHITECTURE.md §1) the moment it happens.
  */
 import type { KubeConfig, KubernetesObject, V1Service } from '@kubernetes/client-node';
-import { connectionOf } from '../../kube/client.js';
+import { kubeConfigConnection } from '../../kube/connection.js';
 import { Informer, restListerWatcher } from '../../kube/informer.js';
 import { sleep } from './controller.js';
 
@@ -92,7 +92,7 @@ export class AssignmentObserver {
   constructor(kc: KubeConfig, labelSelector: string) {
     this.informer = new Informer({
       name: 'observer',
-      listerWatcher: restListerWatcher<V1Service & KubernetesObject>(connectionOf(kc), {
+      listerWatcher: restListerWatcher<V1Service & KubernetesObject>(kubeConfigConnection(kc), {
         path: '/api/v1/services',
         labelSelector,
       }),

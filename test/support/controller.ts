@@ -209,9 +209,9 @@ export function ingressIPs(svc: V1Service | undefined): string[] {
   return (svc?.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
 }
 
-/** Events about one object in a namespace (pool Events: namespace "default"), oldest first. */
 /**
- * The Events heraldlb's controller wrote about `name`, oldest first. Only ours: kube-apiserver
+ * The Events heraldlb's controller wrote about `name` in `namespace` (pool Events: namespace
+ * "default"), oldest first. Only ours: kube-apiserver
  * writes its own about Services (e.g. ClusterIPAllocation "…is not allocated; repairing" when
  * its repair loop races a create), and a test asserting "no Event" means none from us.
  */

@@ -22,10 +22,10 @@ class FakeLW implements ListerWatcher<Obj> {
     signal: AbortSignal;
   }> = [];
 
-  async list() {
+  async list(_signal: AbortSignal, each: (o: Obj) => Obj = (o) => o) {
     this.listCalls++;
     if (this.listError) throw this.listError;
-    return { items: [...this.objects], resourceVersion: this.listRV };
+    return { items: this.objects.map(each), resourceVersion: this.listRV };
   }
 
   watch(rv: string, signal: AbortSignal, onEvent: (ev: WatchEvent<Obj>) => void): Promise<void> {
