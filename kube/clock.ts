@@ -4,15 +4,23 @@
 export type TimerHandle = { readonly __timer: true } | object;
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /**
+   * Monotonic milliseconds, for every duration, deadline and timeout: never steps when the
+   * wall clock is set (NTP, a VM resumed), which would make a lease look expired early or a
+   * leader keep leading past its deadline. The origin is the process start's wall time, so
+   * values look like epoch milliseconds, but they are not the current wall time.
+   */
   now(): number;
+  /** Wall-clock milliseconds since the epoch, only for timestamps people or the API read. */
+  wall(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
 /** The process clock. Timers are unref'd: a pending retry must never keep a process alive. */
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => performance.timeOrigin + performance.now(),
+  wall: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();
@@ -64,6 +72,7 @@ interface FakeTimer {
  */
 export class FakeClock implements Clock {
   private current: number;
+  private wallOffset = 0; // wall() - now(): moved only by stepWall()
   private nextId = 1;
   // timer id -> pending timer
   private readonly timers = new Map<number, FakeTimer>();
@@ -74,6 +83,15 @@ export class FakeClock implements Clock {
 
   now(): number {
     return this.current;
+  }
+
+  wall(): number {
+    return this.current + this.wallOffset;
+  }
+
+  /** Sets the wall clock forward (positive) or back (negative) without moving monotonic time. */
+  stepWall(ms: number): void {
+    this.wallOffset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {

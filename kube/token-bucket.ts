@@ -1,5 +1,7 @@
-// A token bucket on an injected clock: `burst` tokens at most, refilled at `perSecond`.
-// Pure apart from reading the clock, so tests drive it with a FakeClock.
+// The one token bucket of the I/O shell, on an injected clock: `burst` tokens at most, refilled
+// at `perSecond`. Event rate limits use take() (drop when over the rate); the work queue's
+// overall retry limit uses reserve() (wait until a token is due). Pure apart from reading the
+// clock, so tests drive it with a FakeClock.
 import type { Clock } from './clock.js';
 
 export class TokenBucket {
@@ -17,11 +19,23 @@ export class TokenBucket {
 
   /** Takes one token if there is one; false means over the rate. */
   take(): boolean {
-    const now = this.clock.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-    this.last = now;
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Takes one token, going into debt if none is left; returns the ms until it is covered. */
+  reserve(): number {
+    if (this.perSecond <= 0) return 0;
+    this.refill();
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.perSecond) * 1000);
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
   }
 }

@@ -3,10 +3,15 @@
 // - a key added while it waits in the queue is not duplicated;
 // - a key re-added while a worker processes it is queued again only after that worker calls
 //   done(), so one key is never processed by two workers at once;
-// - failures back off per key exponentially (base * 2^n, capped) and, overall, through a token
-//   bucket; forget(key) resets the key's backoff after a success.
+// - failures back off per key exponentially (kube/backoff.ts, capped) and, overall, through a
+//   token bucket (kube/token-bucket.ts); only a success forgets a key's backoff;
+// - a run whose signal aborts DROPS what is queued and delayed (a leadership term that ended
+//   must start nothing more) and resolves once the keys in flight are done; shutdown() is
+//   the draining stop, for callers that want every queued key handled first.
+import { backoffDelay } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { systemClock } from './clock.js';
+import { TokenBucket } from './token-bucket.js';
 
 export interface RateLimitOptions {
   /** First per-key retry delay (ms). */
@@ -35,39 +40,32 @@ export type WorkHandler = (key: string, signal: AbortSignal) => Promise<HandlerR
 export interface RunOptions {
   workers?: number;
   signal?: AbortSignal;
-  /** Told about every handler failure; the key is retried with backoff regardless. */
-  onError?: (key: string, err: unknown, retries: number) => void;
+  /**
+   * Told about every handler failure (retries = failures before this one). The key is retried
+   * after its backoff; a number returned is a floor for that delay (a permanent error's slow
+   * retry).
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: most callers only log
+  onError?: (key: string, err: unknown, retries: number) => number | undefined | void;
 }
 
 /** Per-key exponential backoff plus an overall token bucket; the longer delay wins. */
 export class RateLimiter {
-  private readonly base: number;
-  private readonly max: number;
-  private readonly qps: number;
-  private readonly burst: number;
+  private readonly policy: { initialMs: number; maxMs: number };
   // key -> failures since the last forget()
   private readonly failures = new Map<string, number>();
-  private tokens: number;
-  private lastRefill: number;
+  private readonly bucket: TokenBucket;
 
-  constructor(
-    opts: RateLimitOptions,
-    private readonly clock: Clock,
-  ) {
-    this.base = opts.baseDelayMs ?? 5;
-    this.max = opts.maxDelayMs ?? 300_000;
-    this.qps = opts.qps ?? 10;
-    this.burst = opts.burst ?? 100;
-    this.tokens = this.burst;
-    this.lastRefill = clock.now();
+  constructor(opts: RateLimitOptions, clock: Clock) {
+    this.policy = { initialMs: opts.baseDelayMs ?? 5, maxMs: opts.maxDelayMs ?? 300_000 };
+    this.bucket = new TokenBucket(opts.qps ?? 10, opts.burst ?? 100, clock);
   }
 
   /** The delay before `key` may be retried; records one more failure for it. */
   when(key: string): number {
-    const n = this.failures.get(key) ?? 0;
-    this.failures.set(key, n + 1);
-    const perKey = Math.min(this.max, this.base * 2 ** Math.min(n, 62));
-    return Math.max(perKey, this.reserveToken());
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    return Math.max(backoffDelay(n, this.policy), this.bucket.reserve());
   }
 
   retries(key: string): number {
@@ -76,16 +74,6 @@ export class RateLimiter {
 
   forget(key: string): void {
     this.failures.delete(key);
-  }
-
-  // Takes one token, going into debt if none is left; the debt is the wait.
-  private reserveToken(): number {
-    if (this.qps <= 0) return 0;
-    const now = this.clock.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.qps);
-    this.lastRefill = now;
-    this.tokens -= 1;
-    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
   }
 }
 
@@ -138,10 +126,10 @@ export class WorkQueue {
     this.waiting.set(key, { at, timer });
   }
 
-  /** Adds `key` after its backoff: call this when processing `key` failed. */
-  addRateLimited(key: string): void {
+  /** Adds `key` after its backoff (at least `minDelayMs`): call this when processing `key` failed. */
+  addRateLimited(key: string, minDelayMs = 0): void {
     if (this.shuttingDown) return;
-    this.addAfter(key, this.limiter.when(key));
+    this.addAfter(key, Math.max(minDelayMs, this.limiter.when(key)));
   }
 
   /** Resets `key`'s backoff: call this when processing `key` succeeded. */
@@ -197,13 +185,30 @@ export class WorkQueue {
   }
 
   /**
-   * Runs `handler` on `workers` concurrent loops until `signal` aborts (which shuts the queue
-   * down and drains it) or shutdown() is called. Success forgets the key's backoff; a throw
-   * retries it rate-limited. The handler's signal aborts when the run is asked to stop.
+   * Stops for good without handling what waits: queued keys and delayed adds are dropped, no
+   * key is accepted any more. Resolves once the keys in flight are done.
+   */
+  abandon(): Promise<void> {
+    for (const key of this.queue.splice(0)) this.dirty.delete(key);
+    // Keys re-added while in flight would be queued again by done(): forget those too.
+    this.dirty.clear();
+    return this.shutdown();
+  }
+
+  /** Keys held by a worker right now. */
+  inFlight(): number {
+    return this.processing.size;
+  }
+
+  /**
+   * Runs `handler` on `workers` concurrent loops until `signal` aborts (which abandons the
+   * queue: nothing queued is handled any more) or shutdown() is called (which drains it).
+   * Success forgets the key's backoff; a throw retries it after its backoff. The handler's
+   * signal aborts when the run is asked to stop, so long work can give up early.
    */
   async run(handler: WorkHandler, opts: RunOptions = {}): Promise<void> {
     const signal = opts.signal ?? new AbortController().signal;
-    const onAbort = () => void this.shutdown();
+    const onAbort = () => void this.abandon();
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     const workers = Math.max(1, opts.workers ?? 1);
@@ -223,8 +228,8 @@ export class WorkQueue {
         this.forget(key);
         if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
       } catch (err) {
-        onError?.(key, err, this.numRequeues(key));
-        this.addRateLimited(key);
+        const floor = onError?.(key, err, this.numRequeues(key));
+        this.addRateLimited(key, typeof floor === 'number' ? floor : 0);
       } finally {
         this.done(key);
       }

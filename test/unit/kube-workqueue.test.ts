@@ -124,6 +124,54 @@ describe('WorkQueue', () => {
     await running;
   });
 
+  it('an aborted run drops what waits (queued and delayed) and resolves once the key in flight is done', async () => {
+    const { clock, q } = makeQueue();
+    const h = gatedHandler();
+    const ctl = new AbortController();
+    let ended = false;
+    const running = q.run(h.handler, { signal: ctl.signal }).then(() => {
+      ended = true;
+    });
+    q.add('a');
+    q.add('b');
+    q.add('c');
+    q.addAfter('d', 50);
+    await flushPromises();
+    expect(h.calls).toEqual(['a']);
+    q.add('a'); // re-added while in flight
+    ctl.abort();
+    q.add('e'); // after the end: refused
+    await clock.advance(100);
+    expect(ended).toBe(false); // 'a' is still in flight
+    h.release('a');
+    await running;
+    await clock.advance(100);
+    expect(h.calls).toEqual(['a']); // b, c, d, e and the second a: never handled
+    expect(q.len()).toBe(0);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('only success forgets a key: a handler that keeps failing backs off to the cap, and onError can set a floor', async () => {
+    const { clock, q } = makeQueue({ baseDelayMs: 200, maxDelayMs: 60_000 });
+    const seen: number[] = [];
+    const ctl = new AbortController();
+    const running = q.run(
+      async () => {
+        seen.push(clock.now());
+        throw new Error('403 forever');
+      },
+      { signal: ctl.signal, onError: (_k, _e, retries) => (retries >= 3 ? 120_000 : undefined) },
+    );
+    q.add('k');
+    await clock.advance(600_000);
+    const gaps = seen.slice(1).map((t, i) => t - seen[i]!);
+    expect(gaps.slice(0, 3)).toEqual([200, 400, 800]);
+    expect(gaps.slice(3).every((g) => g === 120_000)).toBe(true); // the floor, above the cap
+    expect(seen.length).toBeLessThan(10); // not every 200 ms for ten minutes
+    ctl.abort();
+    await running;
+  });
+
   it('addRateLimited grows per key independently', () => {
     const clock = new FakeClock();
     const rl = new RateLimiter({ baseDelayMs: 5, maxDelayMs: 1000, qps: 0 }, clock);
@@ -280,8 +328,9 @@ describe('WorkQueue', () => {
           q.add(k);
           if (k === 'a') await flushPromises(1);
         }
-        ctl.abort();
+        await q.shutdown(); // the draining stop: everything queued is handled first
         await running;
+        ctl.abort();
         expect(clash).toBe(false);
         expect(processed).toEqual(new Set(keys));
       }),
