@@ -13,6 +13,8 @@
  *   formatIP(addr) -> string                                       // IPv6 in RFC 5952 form
  *   parsePoolEntry(text) -> { ok: true, interval } | { ok: false, error }
  *   formatInterval(iv) -> 'A-B'
+ *   SPECIAL_BLOCKS, specialBlockIn(iv) -> the first block iv touches that can never be a
+ *                                          LoadBalancer IP (unspecified, loopback, ...), or undefined
  */
 
 export type Family = 'IPv4' | 'IPv6';
@@ -152,4 +154,35 @@ export function parsePoolEntry(text: string): EntryResult {
   if (single)
     return { ok: true, interval: { family: single.family, start: single.value, end: single.value } };
   return { ok: false, error: `"${text}": not a CIDR, a range "first-last" or an address` };
+}
+
+/**
+ * Address blocks that can never be a LoadBalancer IP: nothing answers ARP/NDP for them on a LAN
+ * the way a VIP needs. The CRD rejects pool entries touching them at admission (CEL, same list);
+ * the controller checks again so a pool admitted by an older CRD is refused, not served.
+ */
+export const SPECIAL_BLOCKS: readonly { readonly cidr: string; readonly what: string }[] = [
+  { cidr: '0.0.0.0/32', what: 'the unspecified address' },
+  { cidr: '127.0.0.0/8', what: 'loopback' },
+  { cidr: '169.254.0.0/16', what: 'link-local' },
+  { cidr: '224.0.0.0/4', what: 'multicast' },
+  { cidr: '255.255.255.255/32', what: 'the broadcast address' },
+  { cidr: '::/128', what: 'the unspecified address' },
+  { cidr: '::1/128', what: 'loopback' },
+  { cidr: 'fe80::/10', what: 'link-local' },
+  { cidr: 'ff00::/8', what: 'multicast' },
+];
+
+const specialIntervals = SPECIAL_BLOCKS.map((b) => {
+  const r = parseCIDR(b.cidr);
+  if (!r.ok) throw new Error(`bad built-in block ${b.cidr}`);
+  return { ...b, interval: r.interval };
+});
+
+/** The first special block `iv` shares an address with, as "127.0.0.0/8 (loopback)"; else undefined. */
+export function specialBlockIn(iv: Interval): string | undefined {
+  const hit = specialIntervals.find(
+    (b) => b.interval.family === iv.family && b.interval.start <= iv.end && iv.start <= b.interval.end,
+  );
+  return hit && `${hit.cidr} (${hit.what})`;
 }

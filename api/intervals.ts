@@ -6,7 +6,8 @@
  *   mergeIntervals(ivs) -> Interval[]          // sorted by family (IPv4 first) then start; touching ones joined
  *   overlapping(a, b) -> boolean               // same family and at least one address in common
  *   isBuggyIPv4(v) -> boolean                  // last octet .0 or .255
- *   usableBelow(x) -> bigint                   // IPv4 addresses in [0, x) that are not buggy
+ *   isAvoided(family, v) -> boolean            // what avoidBuggyIPs skips (IPv4 .0/.255, IPv6 ::0 of a /64)
+ *   usableBelow(x, family = IPv4) -> bigint    // addresses in [0, x) that avoidBuggyIPs keeps
  *   class OrdinalSpace                         // a pool's usable addresses of one family, numbered 0..size-1
  *   class RunSet                               // a set of bigints kept as sorted disjoint runs
  */
@@ -35,20 +36,44 @@ export function mergeIntervals(ivs: readonly Interval[]): Interval[] {
 export const overlapping = (a: Interval, b: Interval): boolean =>
   a.family === b.family && a.start <= b.end && b.start <= a.end;
 
-export const isBuggyIPv4 = (v: bigint): boolean => {
-  const last = v & 0xffn;
-  return last === 0n || last === 255n;
+/**
+ * What avoidBuggyIPs skips, as a rule per block of addresses: in every IPv4 /24, offsets 0 and
+ * 255 (clients that mistake them for network or broadcast addresses); in every IPv6 /64,
+ * offset 0, the subnet-router anycast address (RFC 4291 2.6.1), which routers answer.
+ * A rule is arithmetic, so a /8 or a /48 is counted and numbered without enumerating it.
+ */
+interface AvoidRule {
+  readonly block: bigint; // addresses per block
+  readonly lo: bigint; // first kept offset in a block
+  readonly kept: bigint; // kept offsets per block (lo .. lo + kept - 1)
+}
+const AVOID: Record<Family, AvoidRule> = {
+  IPv4: { block: 256n, lo: 1n, kept: 254n },
+  IPv6: { block: 1n << 64n, lo: 1n, kept: (1n << 64n) - 1n },
 };
 
-/** Number of non-buggy IPv4 addresses in [0, x): each /24 block holds 254 (offsets 1..254). */
-export function usableBelow(x: bigint): bigint {
-  const r = x % 256n;
-  const inBlock = r <= 1n ? 0n : r - 1n > 254n ? 254n : r - 1n;
-  return (x / 256n) * 254n + inBlock;
+export const isAvoided = (family: Family, v: bigint): boolean => {
+  const r = AVOID[family];
+  const off = v % r.block;
+  return off < r.lo || off >= r.lo + r.kept;
+};
+
+export const isBuggyIPv4 = (v: bigint): boolean => isAvoided('IPv4', v);
+
+/** Number of addresses in [0, x) that avoidBuggyIPs keeps. */
+export function usableBelow(x: bigint, family: Family = 'IPv4'): bigint {
+  const r = AVOID[family];
+  const off = (x % r.block) - r.lo;
+  // biome-ignore lint/complexity/useMathMinMax: bigints (Math.min takes numbers only)
+  const inBlock = off <= 0n ? 0n : off > r.kept ? r.kept : off;
+  return (x / r.block) * r.kept + inBlock;
 }
 
-/** Inverse of usableBelow: the non-buggy address with `rank` non-buggy addresses below it. */
-const usableAt = (rank: bigint): bigint => (rank / 254n) * 256n + (rank % 254n) + 1n;
+/** Inverse of usableBelow: the kept address with `rank` kept addresses below it. */
+const usableAt = (rank: bigint, family: Family): bigint => {
+  const r = AVOID[family];
+  return (rank / r.kept) * r.block + (rank % r.kept) + r.lo;
+};
 
 interface Segment {
   readonly start: bigint; // first address of the interval
@@ -60,8 +85,8 @@ interface Segment {
 
 /**
  * The usable addresses of one family of one pool, numbered 0..size-1 in address order.
- * With `avoidBuggy` (IPv4 only) .0 and .255 are skipped arithmetically, so "lowest free" is
- * "lowest free ordinal" and counts are exact without enumerating anything.
+ * With `avoidBuggy` the addresses isAvoided() names are skipped arithmetically, so "lowest
+ * free" is "lowest free ordinal" and counts are exact without enumerating anything.
  */
 export class OrdinalSpace {
   private readonly segments: Segment[] = [];
@@ -73,11 +98,10 @@ export class OrdinalSpace {
     intervals: readonly Interval[],
     readonly avoidBuggy: boolean,
   ) {
-    this.avoidBuggy = avoidBuggy && family === 'IPv4';
     let first = 0n;
     for (const { start, end } of intervals) {
-      const rankBase = this.avoidBuggy ? usableBelow(start) : 0n;
-      const size = this.avoidBuggy ? usableBelow(end + 1n) - rankBase : end - start + 1n;
+      const rankBase = avoidBuggy ? usableBelow(start, family) : 0n;
+      const size = avoidBuggy ? usableBelow(end + 1n, family) - rankBase : end - start + 1n;
       if (size === 0n) continue;
       this.segments.push({ start, end, first, size, rankBase });
       first += size;
@@ -108,8 +132,8 @@ export class OrdinalSpace {
     const s = this.segmentOf(value);
     if (!s) return undefined;
     if (!this.avoidBuggy) return s.first + (value - s.start);
-    if (isBuggyIPv4(value)) return undefined;
-    return s.first + (usableBelow(value) - s.rankBase);
+    if (isAvoided(this.family, value)) return undefined;
+    return s.first + (usableBelow(value, this.family) - s.rankBase);
   }
 
   /** The address with ordinal `k` (0 <= k < size). */
@@ -123,7 +147,7 @@ export class OrdinalSpace {
     }
     const s = this.segments[lo] as Segment;
     const off = k - s.first;
-    return this.avoidBuggy ? usableAt(s.rankBase + off) : s.start + off;
+    return this.avoidBuggy ? usableAt(s.rankBase + off, this.family) : s.start + off;
   }
 }
 

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Address, formatIP, parseIP, parsePoolEntry } from '../../api/addresses.js';
-import { isBuggyIPv4, mergeIntervals, OrdinalSpace, RunSet, usableBelow } from '../../api/intervals.js';
+import { type Address, formatIP, parseIP, parsePoolEntry, specialBlockIn } from '../../api/addresses.js';
+import {
+  isAvoided,
+  isBuggyIPv4,
+  mergeIntervals,
+  OrdinalSpace,
+  RunSet,
+  usableBelow,
+} from '../../api/intervals.js';
 
 const v4 = (t: string) => parseIP(t)?.value as bigint;
 const v6 = (t: string) => parseIP(t)?.value as bigint;
@@ -154,7 +161,11 @@ describe('interval math', () => {
     expect(space('10.0.0.0/8', true).size).toBe(2n ** 16n * 254n);
     expect(space('0.0.0.0/0', true).size).toBe(2n ** 24n * 254n);
     expect(space('2001:db8:100::/64', false).size).toBe(2n ** 64n);
-    expect(space('2001:db8:100::/64', true).size).toBe(2n ** 64n); // avoidBuggyIPs is IPv4-only
+    // IPv6: avoidBuggyIPs skips the subnet-router anycast address (all-zero interface ID) of each /64.
+    expect(space('2001:db8:100::/64', true).size).toBe(2n ** 64n - 1n);
+    expect(space('2001:db8:100::/48', true).size).toBe(2n ** 80n - 2n ** 16n);
+    expect(space('2001:db8:100::/120', true).addressAt(0n)).toBe(v6('2001:db8:100::1'));
+    expect(space('2001:db8:100::100/120', true).size).toBe(256n); // holds no ::0 of a /64
     expect(space('::/0', false).size).toBe(2n ** 128n);
     const all = space('::/0', false);
     expect(all.addressAt(2n ** 128n - 1n)).toBe(2n ** 128n - 1n);
@@ -210,10 +221,54 @@ describe('interval math', () => {
     );
   });
 
+  it('counts IPv6 addresses avoidBuggyIPs keeps like a brute-force walk, across /64 boundaries', () => {
+    const edge = 2n ** 64n;
+    fc.assert(
+      fc.property(fc.bigInt({ min: edge * 3n - 300n, max: edge * 3n + 300n }), fc.nat(600), (a, len) => {
+        const b = a + BigInt(len);
+        let brute = 0n;
+        for (let x = a; x <= b; x++) if (x % edge !== 0n) brute++;
+        expect(usableBelow(b + 1n, 'IPv6') - usableBelow(a, 'IPv6')).toBe(brute);
+        expect(isAvoided('IPv6', a)).toBe(a % edge === 0n);
+      }),
+    );
+  });
+
   it('avoids exactly .0 and .255', () => {
     expect(isBuggyIPv4(v4('192.0.2.0'))).toBe(true);
     expect(isBuggyIPv4(v4('192.0.2.255'))).toBe(true);
     expect(isBuggyIPv4(v4('192.0.2.1'))).toBe(false);
     expect(isBuggyIPv4(v4('192.0.2.254'))).toBe(false);
   });
+});
+
+describe('addresses that can never be LoadBalancer IPs', () => {
+  const block = (text: string) => {
+    const r = parsePoolEntry(text);
+    if (!r.ok) throw new Error(r.error);
+    return specialBlockIn(r.interval);
+  };
+  it.each([
+    ['0.0.0.0/0', '0.0.0.0/32 (the unspecified address)'],
+    ['0.0.0.0', '0.0.0.0/32 (the unspecified address)'],
+    ['127.0.0.1/32', '127.0.0.0/8 (loopback)'],
+    ['126.255.255.250-128.0.0.5', '127.0.0.0/8 (loopback)'],
+    ['169.254.10.0/24', '169.254.0.0/16 (link-local)'],
+    ['223.255.255.0-240.0.0.0', '224.0.0.0/4 (multicast)'],
+    ['239.1.1.1', '224.0.0.0/4 (multicast)'],
+    ['255.255.255.255', '255.255.255.255/32 (the broadcast address)'],
+    ['::/0', '::/128 (the unspecified address)'],
+    ['::1', '::1/128 (loopback)'],
+    ['fe80::/64', 'fe80::/10 (link-local)'],
+    ['fe7f:ffff::-fec0::', 'fe80::/10 (link-local)'],
+    ['ff02::1:ff00:1', 'ff00::/8 (multicast)'],
+  ])('%s touches %s', (entry, want) => expect(block(entry)).toBe(want));
+  it.each([
+    '192.0.2.0/24',
+    '203.0.113.10-203.0.113.20',
+    '2001:db8:100::/64',
+    '::2-::ff',
+    '1.0.0.0/8',
+    '240.0.0.0/5',
+  ])('%s is fine', (entry) => expect(block(entry)).toBeUndefined());
 });
