@@ -24,6 +24,12 @@ export interface Connection {
   readonly server: string;
   /** Adds agent, TLS material and an Authorization header (when there is one) to `opts`. */
   prepare(opts: https.RequestOptions): Promise<void>;
+  /**
+   * Closes the idle keep-alive sockets: after one connection went silent (a NAT or a VIP that
+   * lost its state), the others to the same place are as likely dead, and reusing one would
+   * hang the next request until its deadline.
+   */
+  resetIdle?(): void;
 }
 
 export interface ConnectionSource {
@@ -144,6 +150,9 @@ function tlsConnection(
     async prepare(opts) {
       opts.agent = agent;
       if (bearer) opts.headers = { ...opts.headers, Authorization: `Bearer ${await bearer()}` };
+    },
+    resetIdle() {
+      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
     },
   };
 }

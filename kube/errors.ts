@@ -71,8 +71,23 @@ export function classifyApiError(err: unknown): ApiErrorClass {
     return 'unknown';
   }
   if (networkCodeOf(err) !== undefined) return 'retry';
-  if (err instanceof KubeError && err.code === 'NETWORK') return 'retry';
+  if (err instanceof KubeError && TRANSIENT_CODES.has(err.code)) return 'retry';
   return 'unknown';
+}
+
+// Our own error codes (rest.ts) for "no complete answer in time": transient.
+const TRANSIENT_CODES = new Set(['NETWORK', 'TIMEOUT', 'WATCH_IDLE']);
+
+/**
+ * Whether a failed write may still have been applied by the server: no answer (network error,
+ * timeout) or a 5xx other than 503 (a server that failed mid-request may have committed).
+ * An answered 4xx, a 429 or a 503 is a refusal: nothing changed. Fencing relies on this: a
+ * leader that cannot rule out such a write must not hand its Lease over early.
+ */
+export function outcomeUnknown(err: unknown): boolean {
+  const status = httpStatusOf(err);
+  if (status !== undefined) return status >= 500 && status !== 503;
+  return true;
 }
 
 /** True when retrying the same call later may succeed. */

@@ -9,6 +9,8 @@
 // relist on 410 Expired or any error, with bounded exponential backoff; stop() cancels
 // everything in flight and leaves no timers.
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { objectKey } from '../api/object-key.js';
+import { backoffDelay } from './backoff.js';
 import { type Clock, sleepUnlessAborted, systemClock } from './clock.js';
 import type { Connection } from './connection.js';
 import { classifyApiError, describeApiError, httpStatusOf, KubeError } from './errors.js';
@@ -37,8 +39,16 @@ export interface RestListerWatcherOptions {
   fieldSelector?: string;
   /** Objects per list page (default 500). */
   pageSize?: number;
-  /** Server-side watch timeout; the watch is then resumed from the last resourceVersion. */
+  /**
+   * Server-side watch timeout; the watch is then resumed from the last resourceVersion.
+   * Default: a random 60-120 s per watch (spread, as client-go spreads its 5-10 min), short
+   * because silence longer than this plus a grace is how a dead connection is noticed.
+   */
   watchTimeoutSeconds?: number;
+  /** Silence beyond the server timeout before a watch counts as dead (default 15 s). */
+  watchGraceSeconds?: number;
+  /** For the jitter of the default timeout (tests pass a fixed one). */
+  random?: () => number;
 }
 
 export function restListerWatcher<T extends KubernetesObject>(
@@ -66,29 +76,28 @@ export function restListerWatcher<T extends KubernetesObject>(
       return { items, resourceVersion };
     },
     watch(resourceVersion, signal, onEvent) {
-      const query: Query = {
-        ...selectors,
-        resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: opts.watchTimeoutSeconds ?? 300,
-      };
-      return watchStream(conn, opts.path, query, signal, (ev) => onEvent(ev as unknown as WatchEvent<T>));
+      const random = opts.random ?? Math.random;
+      const timeoutSeconds = opts.watchTimeoutSeconds ?? 60 + Math.floor(random() * 61);
+      const query: Query = { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds };
+      const idleMs = (timeoutSeconds + (opts.watchGraceSeconds ?? 15)) * 1000;
+      return watchStream(
+        conn,
+        opts.path,
+        query,
+        signal,
+        (ev) => onEvent(ev as unknown as WatchEvent<T>),
+        idleMs,
+      );
     },
   };
 }
 
-/** The store key of an object: "namespace/name", or "name" for cluster-scoped objects. */
-export function objectKey(obj: KubernetesObject): string {
-  const ns = obj.metadata?.namespace;
-  const name = obj.metadata?.name ?? '';
-  return ns ? `${ns}/${name}` : name;
+/** A resourceVersion as the integer etcd made it; undefined when it is not one. */
+function rvNumber(rv: string): bigint | undefined {
+  return /^[0-9]{1,30}$/.test(rv) ? BigInt(rv) : undefined;
 }
 
-/** Splits a store key back into namespace ('' when cluster-scoped) and name. */
-export function splitKey(key: string): { namespace: string; name: string } {
-  const i = key.indexOf('/');
-  return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
+export { objectKey, splitKey } from '../api/object-key.js';
 
 export type KeyHandler = (key: string) => void;
 
@@ -122,6 +131,11 @@ export class Informer<T extends KubernetesObject> {
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   private lastRV = '';
+  // callers of waitForResourceVersion, woken whenever lastRV moves
+  private rvWaiters = new Set<() => void>();
+  // set by relistNow(): the running watch is ended and the next loop lists afresh
+  private relistRequested?: { resolve: () => void; promise: Promise<void> };
+  private currentWatch?: AbortController;
   private abort?: AbortController;
   private loop?: Promise<void>;
 
@@ -171,6 +185,55 @@ export class Informer<T extends KubernetesObject> {
     return this.lastRV;
   }
 
+  /**
+   * Whether the cache has seen everything up to `rv`: the list or an event (bookmarks
+   * included) at or past it. Resource versions are compared as the integers etcd makes them
+   * (comparable by contract since Kubernetes 1.35); a version that is not one is never
+   * caught up to, so callers fall back to relistNow().
+   */
+  caughtUpTo(rv: string): boolean {
+    if (rv === '') return true;
+    const want = rvNumber(rv);
+    const have = rvNumber(this.lastRV);
+    return want !== undefined && have !== undefined && have >= want;
+  }
+
+  /** Resolves true once caughtUpTo(rv); false when `timeoutMs` passes or `signal` aborts first. */
+  async waitForResourceVersion(rv: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.caughtUpTo(rv)) return true;
+    if (rvNumber(rv) === undefined) return false;
+    return new Promise((resolve) => {
+      const finish = (ok: boolean) => {
+        this.rvWaiters.delete(check);
+        this.clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(ok);
+      };
+      const check = () => this.caughtUpTo(rv) && finish(true);
+      const onAbort = () => finish(false);
+      const timer = this.clock.setTimeout(() => finish(this.caughtUpTo(rv)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.rvWaiters.add(check);
+    });
+  }
+
+  /**
+   * Ends the running watch and lists afresh; resolves once a list that started after this call
+   * is in the store (or the informer stops). For a reader that must see every write completed
+   * before some moment, e.g. a new leader whose predecessor's last writes it cannot name.
+   */
+  relistNow(): Promise<void> {
+    if (!this.relistRequested) {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.relistRequested = { resolve, promise };
+      this.currentWatch?.abort();
+    }
+    return this.relistRequested.promise;
+  }
+
   /** Hands every key in the store to the handlers (periodic safety net for missed work). */
   resync(): void {
     for (const key of this.store.keys()) this.notify(key);
@@ -197,38 +260,67 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private async listWatchLoop(signal: AbortSignal): Promise<void> {
-    const initial = this.opts.backoffInitialMs ?? 200;
-    const max = this.opts.backoffMaxMs ?? 30_000;
+    const policy = { initialMs: this.opts.backoffInitialMs ?? 200, maxMs: this.opts.backoffMaxMs ?? 30_000 };
     let failures = 0;
     let rv = ''; // '' = relist before watching
     while (!signal.aborted) {
       let watchStarted = Number.POSITIVE_INFINITY;
+      const requested = this.relistRequested;
       try {
-        if (rv === '') rv = await this.relist(signal);
+        if (rv === '' || requested) {
+          rv = await this.relist(signal);
+          if (requested) {
+            this.relistRequested = undefined;
+            requested.resolve();
+          }
+        }
         watchStarted = this.clock.now();
-        await this.opts.listerWatcher.watch(rv, signal, (ev) => {
-          rv = this.apply(ev) ?? rv;
+        await this.watchOnce(rv, signal, (next) => {
+          rv = next;
         });
         if (signal.aborted) break;
         // A watch that ends at once over and over (a flapping proxy) must not spin.
-        failures = this.clock.now() - watchStarted < 1000 ? failures + 1 : 0;
+        failures = this.clock.now() - watchStarted < 1000 && !this.relistRequested ? failures + 1 : 0;
       } catch (err) {
         if (signal.aborted) break;
         // A watch that ran for a while was healthy: start the backoff over.
         if (this.clock.now() - watchStarted >= 1000) failures = 0;
         failures++;
         const expired = httpStatusOf(err) === 410;
-        rv = '';
+        // A silent connection died; the store is fine, so resume from where it stopped.
+        const idle = err instanceof KubeError && err.code === 'WATCH_IDLE';
+        if (!idle) rv = '';
         this.log[expired ? 'info' : 'warn'](
           { informer: this.opts.name, err: describeApiError(err), class: classifyApiError(err), failures },
-          expired ? 'watch expired; relisting' : 'list/watch failed; relisting after backoff',
+          expired
+            ? 'watch expired; relisting'
+            : idle
+              ? 'watch connection went silent; watching again'
+              : 'list/watch failed; relisting after backoff',
         );
-        if (expired && failures === 1) continue; // routine compaction: relist at once
+        if ((expired || idle) && failures === 1) continue; // routine: at once
       }
-      if (failures > 0) {
-        const delay = Math.min(max, initial * 2 ** Math.min(failures - 1, 30));
-        if (!(await sleepUnlessAborted(this.clock, delay, signal))) break;
-      }
+      if (failures > 0 && !(await sleepUnlessAborted(this.clock, backoffDelay(failures, policy), signal)))
+        break;
+    }
+    this.relistRequested?.resolve();
+  }
+
+  // One watch from `rv`, which relistNow() can end early; `moved` gets each new version.
+  private async watchOnce(rv: string, signal: AbortSignal, moved: (rv: string) => void): Promise<void> {
+    const own = new AbortController();
+    this.currentWatch = own;
+    const onOuter = () => own.abort(signal.reason);
+    signal.addEventListener('abort', onOuter, { once: true });
+    if (this.relistRequested) own.abort();
+    try {
+      await this.opts.listerWatcher.watch(rv, own.signal, (ev) => {
+        const next = this.apply(ev);
+        if (next) moved(next);
+      });
+    } finally {
+      signal.removeEventListener('abort', onOuter);
+      this.currentWatch = undefined;
     }
   }
 
@@ -246,6 +338,7 @@ export class Informer<T extends KubernetesObject> {
     this.store = next;
     this.lastRV = resourceVersion;
     for (const key of changed) this.notify(key);
+    this.rvMoved();
     if (!this.synced) {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
@@ -262,6 +355,7 @@ export class Informer<T extends KubernetesObject> {
     const rv = ev.object.metadata?.resourceVersion;
     if (ev.type === 'BOOKMARK') {
       if (rv) this.lastRV = rv;
+      this.rvMoved();
       return rv;
     }
     const key = objectKey(ev.object);
@@ -273,7 +367,12 @@ export class Informer<T extends KubernetesObject> {
       if (old?.metadata?.resourceVersion !== rv || rv === undefined) this.notify(key);
     }
     if (rv) this.lastRV = rv;
+    this.rvMoved();
     return rv;
+  }
+
+  private rvMoved(): void {
+    for (const check of [...this.rvWaiters]) check();
   }
 
   private notify(key: string): void {

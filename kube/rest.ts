@@ -39,11 +39,21 @@ interface Call {
   path: string;
   query: Query;
   signal: AbortSignal | undefined;
-  timeoutMs: number;
+  /**
+   * The whole exchange must end within this many ms (connect, headers and body), or it fails
+   * with code TIMEOUT. Watches pass undefined and guard themselves with an idle deadline.
+   */
+  deadlineMs: number | undefined;
   body?: { contentType: string; text: string };
 }
 
-async function open(conn: Connection, call: Call): Promise<http.IncomingMessage> {
+/**
+ * Opens a request; resolves with the response once headers arrive. `timer` (when given) is
+ * armed until the caller has read everything: a half-open connection (an API VIP that moved,
+ * a NAT that dropped its state) sends nothing and closes nothing, so only a deadline of our
+ * own ends the wait. The kernel's keepalive would take minutes to notice.
+ */
+async function open(conn: Connection, call: Call): Promise<{ res: http.IncomingMessage; done: () => void }> {
   const url = buildUrl(conn, call.path, call.query);
   const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
   if (call.body) headers['Content-Type'] = call.body.contentType;
@@ -52,13 +62,25 @@ async function open(conn: Connection, call: Call): Promise<http.IncomingMessage>
   const mod = url.protocol === 'https:' ? https : http;
   const signal = call.signal;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { ...opts, signal, timeout: call.timeoutMs }, (res) => {
-      // Only idle sockets time out; once the response streams, the server's own timeoutSeconds rules.
-      req.setTimeout(0);
-      resolve(res);
+    const req = mod.request(url, { ...opts, signal }, (res) => resolve({ res, done }));
+    const timer =
+      call.deadlineMs === undefined
+        ? undefined
+        : setTimeout(
+            () =>
+              req.destroy(
+                new KubeError(
+                  'TIMEOUT',
+                  `no complete answer from ${url.pathname} within ${call.deadlineMs} ms`,
+                ),
+              ),
+            call.deadlineMs,
+          );
+    const done = () => clearTimeout(timer);
+    req.on('error', (err) => {
+      done();
+      reject(wrapNetwork(err, signal));
     });
-    req.on('timeout', () => req.destroy(new KubeError('TIMEOUT', `no response from ${url.pathname}`)));
-    req.on('error', (err) => reject(wrapNetwork(err, signal)));
     req.end(call.body?.text);
   });
 }
@@ -84,12 +106,14 @@ function parseJson(text: string): unknown {
 }
 
 async function callJson<T>(conn: Connection, call: Call): Promise<T> {
-  const res = await open(conn, call);
+  const { res, done } = await open(conn, call);
   let text: string;
   try {
     text = await readBody(res);
   } catch (err) {
     throw wrapNetwork(err, call.signal);
+  } finally {
+    done();
   }
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 299) throw new ApiStatusError(status, parseJson(text));
@@ -108,7 +132,7 @@ export function getJson<T>(
   signal?: AbortSignal,
   timeoutMs = 60_000,
 ): Promise<T> {
-  return callJson<T>(conn, { method: 'GET', path, query, signal, timeoutMs });
+  return callJson<T>(conn, { method: 'GET', path, query, signal, deadlineMs: timeoutMs });
 }
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH';
@@ -116,7 +140,9 @@ const MERGE_PATCH = 'application/merge-patch+json';
 
 /**
  * Sends `body` as JSON (a JSON merge patch for PATCH) and parses the answer; non-2xx becomes
- * ApiStatusError (404 classifies as 'gone', 409 as 'conflict', ...).
+ * ApiStatusError (404 classifies as 'gone', 409 as 'conflict', ...). `timeoutMs` bounds the
+ * whole call; past it the call fails with code TIMEOUT and its outcome is unknown (the server
+ * may still have applied it).
  */
 export function sendJson<T>(
   conn: Connection,
@@ -131,15 +157,17 @@ export function sendJson<T>(
     path,
     query: opts.query ?? {},
     signal: opts.signal,
-    timeoutMs: opts.timeoutMs ?? 30_000,
+    deadlineMs: opts.timeoutMs ?? 30_000,
     body: { contentType, text: JSON.stringify(body) },
   });
 }
 
 /**
  * Streams a watch on `path`, calling onEvent per event. Resolves when the server ends the
- * stream (normal: timeoutSeconds elapsed); rejects on HTTP or network errors; resolves quietly
- * when `signal` aborts.
+ * stream (normal: timeoutSeconds elapsed); rejects on HTTP or network errors, and with code
+ * WATCH_IDLE when nothing at all (not even a bookmark) arrived for `idleMs`: the server ends a
+ * watch by its timeoutSeconds, so silence past that plus a grace means a dead connection.
+ * Resolves quietly when `signal` aborts.
  */
 export async function watchStream(
   conn: Connection,
@@ -147,22 +175,36 @@ export async function watchStream(
   query: Query,
   signal: AbortSignal,
   onEvent: (ev: RawWatchEvent) => void,
+  idleMs = 330_000,
 ): Promise<void> {
-  let res: http.IncomingMessage;
+  let opened: Awaited<ReturnType<typeof open>>;
   try {
-    res = await open(conn, {
+    // Until headers arrive the idle deadline is the whole budget.
+    opened = await open(conn, {
       method: 'GET',
       path,
       query: { ...query, watch: true },
       signal,
-      timeoutMs: 30_000,
+      deadlineMs: idleMs,
     });
   } catch (err) {
     if (signal.aborted) return;
     throw err;
   }
+  opened.done();
+  const res = opened.res;
   const status = res.statusCode ?? 0;
   if (status !== 200) throw new ApiStatusError(status, parseJson(await readBody(res).catch(() => '')));
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(idle);
+    idle = setTimeout(
+      () => res.destroy(new KubeError('WATCH_IDLE', `watch on ${path} silent for ${idleMs} ms`)),
+      idleMs,
+    );
+  };
+  arm();
+  res.on('data', arm);
   const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
   try {
     for await (const line of lines) {
@@ -175,10 +217,17 @@ export async function watchStream(
     }
   } catch (err) {
     if (signal.aborted) return;
+    if (err instanceof KubeError && err.code === 'WATCH_IDLE') conn.resetIdle?.();
     throw wrapNetwork(err, signal);
   } finally {
+    clearTimeout(idle);
     lines.close();
     res.destroy();
+  }
+  // readline ends quietly when the response is destroyed: tell an idle death from a normal end.
+  if (res.errored instanceof KubeError && !signal.aborted) {
+    if (res.errored.code === 'WATCH_IDLE') conn.resetIdle?.();
+    throw res.errored;
   }
   // The stream may end because the request was aborted: that is a stop, not an error.
 }
