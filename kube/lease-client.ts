@@ -18,9 +18,13 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+/** Where the Lease carries LeaseRecord.writtenThrough (kube/term.ts). */
+export const WRITTEN_THROUGH_ANNOTATION = 'heraldlb.io/written-through';
+
 function recordOf(lease: V1Lease): LeaseRecord {
   const s = lease.spec ?? {};
   return {
+    writtenThrough: lease.metadata?.annotations?.[WRITTEN_THROUGH_ANNOTATION] ?? '',
     holderIdentity: s.holderIdentity ?? '',
     leaseDurationSeconds: s.leaseDurationSeconds ?? 0,
     acquireTime: toMillis(s.acquireTime),
@@ -45,7 +49,14 @@ export function restLeaseClient(conn: Connection, namespace: string, name: strin
   const body = (record: LeaseRecord, resourceVersion?: string) => ({
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    metadata: { name, namespace, resourceVersion },
+    metadata: {
+      name,
+      namespace,
+      resourceVersion,
+      annotations: record.writtenThrough
+        ? { [WRITTEN_THROUGH_ANNOTATION]: record.writtenThrough }
+        : undefined,
+    },
     spec: specOf(record),
   });
   return {
