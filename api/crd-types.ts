@@ -38,7 +38,8 @@ export interface IPAddressPoolSpec {
   /**
    * The pool's addresses, IPv4 or IPv6, each a CIDR with no host bits set (192.0.2.0/24,
    * 192.0.2.10/32, 2001:db8:100::/120) or an inclusive range of one family with start <= end
-   * (192.0.2.10-192.0.2.20). No whitespace.
+   * (192.0.2.10-192.0.2.20). No whitespace. No unspecified, loopback, link-local, multicast or
+   * broadcast address: those can never be LoadBalancer IPs.
    */
   addresses: string[];
   /**

@@ -3,6 +3,7 @@
 // crds/*.yaml (OpenAPI + CEL); docs/api.md describes them for users.
 import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePoolEntry, specialBlockIn } from '../../api/addresses.js';
 import { GROUP, IPADDRESSPOOL_PLURAL, L2ADVERTISEMENT_PLURAL, VERSION } from '../../api/crd-types.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
 
@@ -124,6 +125,20 @@ describe.skipIf(!controlPlaneAvailable())('CRDs on a real kube-apiserver', () =>
       ['an IPv6 range differing in the last bit', poolWith(['2001:db8:100::fe-2001:db8:100::ff'])],
       ['uncompressed and upper-case IPv6', poolWith(['2001:DB8:100:0:0:0:0:0/120'])],
       ['a whole IPv6 /64', poolWith(['2001:db8:100:1::/64'])],
+      // Neighbours of the blocks that can never be LoadBalancer IPs are fine.
+      [
+        'addresses right next to the special blocks',
+        poolWith([
+          '0.0.0.1-126.255.255.255',
+          '128.0.0.0-169.253.255.255',
+          '169.255.0.0/16',
+          '223.255.255.0-223.255.255.255',
+          '240.0.0.0-255.255.255.254',
+          '::2-fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+          'fec0::/10',
+          'fe00::-fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+        ]),
+      ],
       ['mixed families in one pool', poolWith(['203.0.113.0/28', '2001:db8:100::/120'])],
       ['64 entries (the maximum)', poolWith(Array.from({ length: 64 }, (_, i) => `203.0.113.${i}/32`))],
       ['priority 0 and an empty serviceAllocation part', poolWith(A, { serviceAllocation: { priority: 0 } })],
@@ -187,15 +202,22 @@ describe.skipIf(!controlPlaneAvailable())('CRDs on a real kube-apiserver', () =>
       s.includes(':')
         ? s.split(':').reduce((acc, g) => (acc << 16n) | BigInt(`0x${g}`), 0n)
         : s.split('.').reduce((acc, o) => (acc << 8n) | BigInt(o), 0n);
-    const ordered = pairs.map(([a, b]) => (toInt(a) <= toInt(b) ? `${a}-${b}` : `${b}-${a}`));
-    const reversed = pairs.map(([a, b]) => (toInt(a) > toInt(b) ? `${a}-${b}` : `${b}-${a}`));
+    // Flipping a high bit can make a range span loopback or multicast, which another rule
+    // refuses: the order check uses the pairs that touch no special block.
+    const plain = pairs.filter(([a, b]) => {
+      const r = parsePoolEntry(toInt(a) <= toInt(b) ? `${a}-${b}` : `${b}-${a}`);
+      return r.ok && specialBlockIn(r.interval) === undefined;
+    });
+    const ordered = plain.map(([a, b]) => (toInt(a) <= toInt(b) ? `${a}-${b}` : `${b}-${a}`));
+    const reversed = plain.map(([a, b]) => (toInt(a) > toInt(b) ? `${a}-${b}` : `${b}-${a}`));
+    it('keeps most pairs for the check', () => expect(plain.length).toBeGreaterThan(150));
 
-    it('accepts all 160 ordered ranges', async () => {
+    it('accepts every ordered range', async () => {
       for (let i = 0; i < ordered.length; i += 64)
         await create(IPADDRESSPOOL_PLURAL, poolWith(ordered.slice(i, i + 64)));
     });
 
-    it('rejects all 160 reversed ranges, each at its own index', async () => {
+    it('rejects every reversed range, each at its own index', async () => {
       for (let i = 0; i < reversed.length; i += 64) {
         const chunk = reversed.slice(i, i + 64);
         const { code, status } = await failure(create(IPADDRESSPOOL_PLURAL, poolWith(chunk)));
@@ -222,6 +244,29 @@ describe.skipIf(!controlPlaneAvailable())('CRDs on a real kube-apiserver', () =>
     ['reversed IPv4 range', P, poolWith(['203.0.113.20-203.0.113.10']), addr0, /reversed/],
     ['reversed IPv6 range', P, poolWith(['2001:db8:100::ff-2001:db8:100::1']), addr0, /reversed/],
     ['mixed-family range', P, poolWith(['203.0.113.1-2001:db8:100::1']), addr0, /IPv4 and IPv6/],
+    // Addresses that can never be LoadBalancer IPs (ARCHITECTURE.md §1), as CIDRs and as ranges.
+    ['everything (0.0.0.0/0)', P, poolWith(['0.0.0.0/0']), addr0, /unspecified address/],
+    ['the IPv6 unspecified address', P, poolWith(['::/128']), addr0, /unspecified address/],
+    ['a range starting at 0.0.0.0', P, poolWith(['0.0.0.0-0.0.0.9']), addr0, /unspecified address/],
+    ['IPv4 loopback', P, poolWith(['127.0.0.0/8']), addr0, /loopback/],
+    ['a CIDR inside loopback', P, poolWith(['127.1.2.0/24']), addr0, /loopback/],
+    ['IPv6 loopback', P, poolWith(['::1/128']), addr0, /loopback/],
+    ['a range spanning loopback', P, poolWith(['126.255.255.250-128.0.0.5']), addr0, /loopback/],
+    ['IPv4 link-local', P, poolWith(['169.254.1.0/24']), addr0, /link-local/],
+    ['IPv6 link-local', P, poolWith(['fe80::/64']), addr0, /link-local/],
+    ['a range spanning IPv6 link-local', P, poolWith(['fe7f::-fec0::']), addr0, /link-local/],
+    ['IPv4 multicast', P, poolWith(['239.255.0.0/16']), addr0, /multicast/],
+    ['a range spanning IPv4 multicast', P, poolWith(['223.0.0.0-240.0.0.1']), addr0, /multicast/],
+    ['a range ending in IPv4 multicast', P, poolWith(['223.255.255.250-224.0.0.1']), addr0, /multicast/],
+    ['IPv6 multicast', P, poolWith(['ff02::/16']), addr0, /multicast/],
+    ['the broadcast address', P, poolWith(['255.255.255.255/32']), addr0, /broadcast/],
+    [
+      'a range ending at the broadcast address',
+      P,
+      poolWith(['255.255.255.0-255.255.255.255']),
+      addr0,
+      /broadcast/,
+    ],
     ['three-part range', P, poolWith(['203.0.113.1-203.0.113.5-203.0.113.9']), addr0, /must be a CIDR/],
     ['range of CIDRs', P, poolWith(['203.0.113.0/28-203.0.113.32/28']), addr0, /must be a CIDR/],
     ['leading whitespace', P, poolWith([' 203.0.113.0/28']), addr0, /must be a CIDR/],
