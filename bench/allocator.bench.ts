@@ -32,7 +32,9 @@ function serviceModel(i: number, family: Family): ServiceModel {
     ports: [{ port: 80, protocol: 'TCP' }],
     trafficPolicy: 'Cluster',
     selector: { app: `s${i}` },
-    current: { ips: [], pools: [] },
+    sharing: '',
+    deleting: false,
+    current: { ips: [], pools: [], sharingAdmitted: undefined },
   };
 }
 

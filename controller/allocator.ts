@@ -1,6 +1,7 @@
 /**
  * The allocator: which Service holds which IP. Pure and synchronous — no client, logger,
  * clock or timer; the shell feeds it models (pools.ts, service.ts) and writes its answers.
+ * Bookkeeping lives in holdings.ts, choosing a new address in picker.ts; this file decides.
  *
  * Exported API (class Allocator):
  *   setPools(pools: readonly PoolModel[]): void      accepted pools from parsePools; never moves an IP
@@ -13,16 +14,20 @@
  *   snapshot(): { key, ips }[]                       every assignment, sorted by key
  *
  * Rules (ARCHITECTURE.md §1), and the interpretations made here:
- * - Restore holds exactly what the status says (first IP per family), even out of pool, even
- *   where another Service claims the same IP incompatibly: restore never evicts, so the
- *   state after restoring a set of Services is the same in any order. Such a conflict is
- *   settled at the next assign of either Service: the earlier-created (then lower key) keeps it.
+ * - The Service's status is the durable record. Restore holds exactly what it says (first IP
+ *   per family), even out of pool, even where another Service claims the same IP
+ *   incompatibly: restore never evicts, so the state after restoring a set of Services is the
+ *   same in any order. And assign adopts a valid, free IP of the Service's request found in
+ *   its status (written by a previous leader, or restored from a backup) rather than replace it.
  * - A held IP is kept while it still answers the Service's request: same requested IP; or
- *   drawn from (or still inside) the requested pool; sharing still allowed. Pool edits,
- *   namespace labels, autoAssign and serviceAllocation changes never move it.
- * - When a Service's own change breaks sharing (ports, key, traffic policy), that Service
- *   loses the IP, not the one it shared with: others are compared with the model they were
- *   admitted with.
+ *   drawn from (or now inside) the requested pool; sharing still allowed. Pool edits,
+ *   namespace labels, autoAssign and serviceAllocation changes never move it. A Service pinned
+ *   to pool A whose IP's range moved to pool B keeps the IP, out of pool (a Warning, counted),
+ *   and still names A as the pool it came from, so a restart decides the same.
+ * - When two Services can no longer share an IP, the one that changed since it was admitted
+ *   gives it up (its ports, key, traffic policy or selector): live, by comparing with the model
+ *   it was admitted with; after a restart, by the sharing fingerprint in its annotation. When
+ *   neither or both changed, the earlier-created (then lower key) keeps it.
  * - Auto allocation: candidate pools in priority-then-name order, a same-key shared IP first
  *   (lowest candidate pool, then lowest IP), else the lowest free address. Each family is
  *   chosen independently, so a dual-stack Service may draw from two pools.
@@ -37,45 +42,29 @@
  */
 import { type Address, type Family, formatIP, parseIP } from '../api/addresses.js';
 import type { Labels } from '../api/selectors.js';
-import { PoolIndex, type PoolModel, type PoolState, poolAllows } from './pools.js';
+import { type Hold, type Holding, Holdings, Holds } from './holdings.js';
+import { type Failure, type PickContext, pick } from './picker.js';
+import { PoolIndex } from './pool-index.js';
+import type { PoolModel } from './pools.js';
 import type { ServiceModel } from './service.js';
-import { canShare, whyNotShare } from './sharing.js';
+import { canShare } from './sharing.js';
 
-export type ReasonCode =
-  | 'InvalidRequest' // malformed or contradictory annotation / spec.loadBalancerIP
-  | 'UnknownPool' // requested pool does not exist, is invalid or lost a Conflict
-  | 'PoolNotAllowed' // the pool's serviceAllocation does not admit this Service
-  | 'FamilyNotAvailable' // no pool (or not the requested pool) has addresses of a wanted family
-  | 'NoEligiblePool' // pools of that family exist, but none auto-assigns to this Service
-  | 'PoolExhausted' // every candidate pool is full
-  | 'RequestedIPOutsidePools' // the requested IP is in no usable pool
-  | 'RequestedIPNotInPool' // the requested IP is in another pool than the requested pool
-  | 'RequestedIPExcluded' // the requested IP ends in .0/.255 and its pool sets avoidBuggyIPs
-  | 'IPInUse'; // the requested IP is held by a Service it may not share with
-
-export interface Failure {
-  readonly reason: ReasonCode;
-  readonly message: string;
-  readonly family?: Family;
-}
-
-interface Hold {
-  readonly value: bigint;
-  readonly from: string | undefined; // pool it was drawn from (kept when the pool stops covering it)
-}
+export type { Failure, ReasonCode } from './picker.js';
 
 export interface AssignedIP {
   readonly family: Family;
   readonly ip: string;
-  /** The pool it is in now, or the pool it was drawn from when no pool covers it any more. */
+  /** The pool it was drawn from (what the pool annotation says); undefined when unknown. */
   readonly pool: string | undefined;
-  /** True when no pool currently hands out this IP (pool edited or deleted). */
+  /** The pool covering it now, if any (it differs from `pool` after a range moved). */
+  readonly inPool: string | undefined;
+  /** True when no pool hands it out any more, or it left the Service's requested pool. */
   readonly outOfPool: boolean;
 }
 
 export type AssignResult =
-  | { ok: true; ips: AssignedIP[]; changed: boolean; unserved: Failure[] }
-  | (Failure & { ok: false; held: AssignedIP[] });
+  | { ok: true; ips: AssignedIP[]; changed: boolean; unserved: Failure[]; admitted: string }
+  | (Failure & { ok: false; held: AssignedIP[]; admitted: string });
 
 export interface RestoreResult {
   readonly ips: AssignedIP[];
@@ -92,42 +81,6 @@ export interface PoolStats {
   readonly availableV6: bigint;
 }
 
-interface Holding {
-  model: ServiceModel; // the model this Service was last admitted with
-  ips: Holds;
-}
-
-/**
- * What one Service holds: at most one address per family. Two fields where a Map cost about
- * 300 bytes per Service (3 MiB at 10,000); the Map methods the allocator uses, same meaning.
- */
-class Holds implements Iterable<[Family, Hold]> {
-  private v4: Hold | undefined;
-  private v6: Hold | undefined;
-
-  constructor(entries: Iterable<[Family, Hold]> = []) {
-    for (const [f, h] of entries) this.set(f, h);
-  }
-  get size(): number {
-    return (this.v4 ? 1 : 0) + (this.v6 ? 1 : 0);
-  }
-  get(f: Family): Hold | undefined {
-    return f === 'IPv4' ? this.v4 : this.v6;
-  }
-  has(f: Family): boolean {
-    return this.get(f) !== undefined;
-  }
-  set(f: Family, h: Hold): this {
-    if (f === 'IPv4') this.v4 = h;
-    else this.v6 = h;
-    return this;
-  }
-  *[Symbol.iterator](): Iterator<[Family, Hold]> {
-    if (this.v4) yield ['IPv4', this.v4];
-    if (this.v6) yield ['IPv6', this.v6];
-  }
-}
-
 type Verdict = 'keep' | 'change' | 'lost';
 
 const SOFT = new Set(['FamilyNotAvailable', 'NoEligiblePool', 'PoolExhausted']);
@@ -137,57 +90,54 @@ const earlier = (a: ServiceModel, b: ServiceModel): boolean =>
 
 export class Allocator {
   private index = new PoolIndex([]);
-  private readonly services = new Map<string, Holding>(); // service key -> what it holds
-  // ip -> key of its holder, or keys when shared (a bare string saves an array per address)
-  private readonly holders = {
-    IPv4: new Map<bigint, string | string[]>(),
-    IPv6: new Map<bigint, string | string[]>(),
-  };
-  private readonly bySharingKey = new Map<string, Set<string>>(); // sharing key -> service keys
+  private readonly holdings = new Holdings(this.index);
 
   setPools(pools: readonly PoolModel[]): void {
     this.index = new PoolIndex(pools);
-    for (const family of ['IPv4', 'IPv6'] as const) {
-      for (const ip of this.holders[family].keys()) this.index.mark(family, ip, true);
-    }
+    this.holdings.reindex(this.index);
   }
 
   restore(svc: ServiceModel): RestoreResult {
-    if (this.services.has(svc.key)) return { ips: this.held(svc.key), conflicts: [], alreadyKnown: true };
+    if (this.holdings.has(svc.key)) return { ips: this.held(svc.key), conflicts: [], alreadyKnown: true };
     const ips = new Holds();
-    for (const a of svc.current.ips) {
-      if (ips.has(a.family)) continue; // one per family; status order decides
-      const inPool = this.index.poolAt(a.family, a.value)?.model.name;
-      const from = inPool ?? (svc.current.pools.length === 1 ? svc.current.pools[0] : undefined);
-      ips.set(a.family, { value: a.value, from });
-    }
+    const first = firstPerFamily(svc.current.ips);
+    if (first.length === 0) return { ips: [], conflicts: [], alreadyKnown: false }; // nothing held
+    first.forEach((a, i) => {
+      ips.set(a.family, { value: a.value, from: annotatedPool(svc, i, first.length) ?? this.poolName(a) });
+    });
     const conflicts: { ip: string; with: string[] }[] = [];
     for (const [family, h] of ips) {
-      const bad = this.others(svc.key, family, h.value).filter((k) => !canShare(svc, this.modelOf(k)));
+      const bad = this.holdings
+        .others(svc.key, family, h.value)
+        .filter((k) => !canShare(svc, this.modelOf(k)));
       if (bad.length > 0) conflicts.push({ ip: formatIP({ family, value: h.value }), with: bad });
     }
-    this.commit(svc, ips);
+    // No annotation: it was admitted without a sharing key (the annotation exists only with one).
+    this.holdings.commit(svc, ips, svc.current.sharingAdmitted ?? '');
     return { ips: this.held(svc.key), conflicts, alreadyKnown: false };
   }
 
   assign(svc: ServiceModel, namespaceLabels: Labels = {}): AssignResult {
-    const cur = this.services.get(svc.key);
+    const cur = this.holdings.get(svc.key);
     if (svc.requestError) return this.fail(svc, { reason: 'InvalidRequest', message: svc.requestError }, []);
+    const ctx: PickContext = { index: this.index, holdings: this.holdings };
     const next = new Holds();
     const lost: Family[] = [];
     const failures: Failure[] = [];
     for (const family of svc.families) {
+      const adopted = this.adoptable(svc, family, cur?.ips.get(family));
+      if (adopted) {
+        next.set(family, adopted);
+        continue;
+      }
       const hold = cur?.ips.get(family);
       const verdict = hold && cur ? this.verdict(svc, cur, family, hold) : 'change';
       if (verdict === 'keep' && hold) {
-        next.set(family, {
-          value: hold.value,
-          from: this.index.poolAt(family, hold.value)?.model.name ?? hold.from,
-        });
+        next.set(family, { value: hold.value, from: this.keptFrom(svc, family, hold) });
         continue;
       }
       if (verdict === 'lost') lost.push(family);
-      const r = this.pick(svc, family, namespaceLabels);
+      const r = pick(ctx, svc, family, namespaceLabels);
       if ('value' in r) next.set(family, r);
       else failures.push(r);
     }
@@ -201,17 +151,12 @@ export class Allocator {
     const prev = cur?.ips;
     const changed =
       !prev || prev.size !== next.size || [...next].some(([f, h]) => prev.get(f)?.value !== h.value);
-    this.commit(svc, next);
-    return { ok: true, ips: this.held(svc.key), changed, unserved: failures };
+    this.holdings.commit(svc, next, svc.sharing);
+    return { ok: true, ips: this.held(svc.key), changed, unserved: failures, admitted: svc.sharing };
   }
 
   release(key: string): boolean {
-    const cur = this.services.get(key);
-    if (!cur) return false;
-    for (const [family, h] of cur.ips) this.unhold(key, family, h.value);
-    this.unindexSharing(cur.model);
-    this.services.delete(key);
-    return true;
+    return this.holdings.release(key);
   }
 
   poolStats(name: string): PoolStats | undefined {
@@ -233,61 +178,90 @@ export class Allocator {
 
   outOfPool(): string[] {
     const keys: string[] = [];
-    for (const [key, h] of this.services) {
-      if ([...h.ips].some(([f, hold]) => !this.index.usable(f, hold.value))) keys.push(key);
-    }
+    for (const [key] of this.holdings.entries()) if (this.held(key).some((i) => i.outOfPool)) keys.push(key);
     return keys.sort();
   }
 
   holderOf(ip: string): string[] {
     const a = parseIP(ip);
-    return a ? this.holdersAt(a.family, a.value).sort() : [];
+    return a ? this.holdings.holdersAt(a.family, a.value).sort() : [];
   }
 
   snapshot(): { key: string; ips: string[] }[] {
-    return [...this.services.keys()].sort().map((key) => ({ key, ips: this.held(key).map((i) => i.ip) }));
+    return [...this.holdings.keys()].sort().map((key) => ({ key, ips: this.held(key).map((i) => i.ip) }));
   }
 
   // --- internals -------------------------------------------------------------------------
 
   private modelOf(key: string): ServiceModel {
-    return (this.services.get(key) as Holding).model;
+    return (this.holdings.get(key) as Holding).model;
   }
 
-  private holdersAt(family: Family, value: bigint): string[] {
-    const h = this.holders[family].get(value);
-    return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
+  private poolName(a: Address): string | undefined {
+    return this.index.poolAt(a.family, a.value)?.model.name;
   }
 
-  private others(key: string, family: Family, value: bigint): string[] {
-    const h = this.holders[family].get(value);
-    if (h === undefined || h === key) return [];
-    return typeof h === 'string' ? [h] : h.filter((k) => k !== key);
-  }
-
-  private held(key: string): AssignedIP[] {
-    const cur = this.services.get(key);
+  /**
+   * What `key` holds, described against `model` (default: the model it was admitted with). A
+   * failed assign describes what is kept against the Service as it is now, as a restarted
+   * controller (which knows only the current Service) would.
+   */
+  private held(key: string, model?: ServiceModel): AssignedIP[] {
+    const cur = this.holdings.get(key);
     if (!cur) return [];
+    const m = model ?? cur.model;
     const out: AssignedIP[] = [];
     // wanted families in the Service's order first, then any it no longer wants (restored)
-    for (const family of cur.model.families) {
+    for (const family of m.families) {
       const h = cur.ips.get(family);
-      if (h) out.push(this.describe(family, h));
+      if (h) out.push(this.describe(m, family, h));
     }
     for (const [family, h] of cur.ips)
-      if (!cur.model.families.includes(family)) out.push(this.describe(family, h));
+      if (!m.families.includes(family)) out.push(this.describe(m, family, h));
     return out;
   }
 
-  private describe(family: Family, h: Hold): AssignedIP {
-    const st = this.index.poolAt(family, h.value);
-    const inPool = st?.spaces[family]?.space.ordinalOf(h.value) !== undefined;
+  private describe(model: ServiceModel, family: Family, h: Hold): AssignedIP {
+    const inPool = this.index.usable(family, h.value) ? this.poolName({ family, value: h.value }) : undefined;
+    // A Service pinned to a pool (and not to an address) asked for that pool's addresses only.
+    const pinned = model.requestedPool !== undefined && !model.requestedIPs.some((a) => a.family === family);
     return {
       family,
       ip: formatIP({ family, value: h.value }),
-      pool: inPool ? st?.model.name : h.from,
-      outOfPool: !inPool,
+      pool: h.from ?? inPool,
+      inPool,
+      outOfPool: inPool === undefined || (pinned && inPool !== model.requestedPool),
     };
+  }
+
+  /**
+   * The pool a kept IP counts as drawn from: the pool covering it now, except for a Service
+   * pinned to a pool that no longer covers it, which keeps naming the pool it was drawn from
+   * (the one it asked for) so a restart restores the same verdict.
+   */
+  private keptFrom(svc: ServiceModel, family: Family, hold: Hold): string | undefined {
+    const now = this.index.poolAt(family, hold.value)?.model.name;
+    if (svc.requestedPool === undefined || svc.requestedIPs.some((a) => a.family === family)) {
+      return now ?? hold.from;
+    }
+    return now === svc.requestedPool ? now : hold.from;
+  }
+
+  /**
+   * The IP the Service's status names for `family`, when it differs from what we hold and the
+   * Service may have it: usable, matching its request, and not held by a Service it may not
+   * share with. Adopting it keeps what users see (and a previous leader decided).
+   */
+  private adoptable(svc: ServiceModel, family: Family, hold: Hold | undefined): Hold | undefined {
+    const a = svc.current.ips.find((x) => x.family === family);
+    if (!a || a.value === hold?.value || !this.index.usable(family, a.value)) return undefined;
+    const req = svc.requestedIPs.find((x) => x.family === family);
+    if (req && req.value !== a.value) return undefined;
+    const pool = this.poolName(a);
+    if (!req && svc.requestedPool !== undefined && pool !== svc.requestedPool) return undefined;
+    const others = this.holdings.others(svc.key, family, a.value);
+    if (!others.every((k) => canShare(svc, this.modelOf(k)))) return undefined;
+    return { value: a.value, from: pool };
   }
 
   /** Whether a held IP still answers the Service's request (see the rules at the top). */
@@ -299,162 +273,47 @@ export class Allocator {
       const drawn = now === svc.requestedPool || hold.from === svc.requestedPool;
       if (!drawn && !(now === undefined && hold.from === undefined)) return 'change';
     }
-    for (const k of this.others(svc.key, family, hold.value)) {
-      const o = this.modelOf(k);
-      if (canShare(svc, o)) continue;
-      if (canShare(cur.model, o) || !earlier(svc, o)) return 'lost';
+    for (const k of this.holdings.others(svc.key, family, hold.value)) {
+      const other = this.holdings.get(k) as Holding;
+      if (!canShare(svc, other.model) && this.losesTo(svc, cur, other)) return 'lost';
     }
     return 'keep';
   }
 
-  private pick(svc: ServiceModel, family: Family, ns: Labels): Hold | Failure {
-    const req = svc.requestedIPs.find((a) => a.family === family);
-    return req ? this.pickRequested(svc, req, ns) : this.pickAuto(svc, family, ns);
-  }
-
-  private pickRequested(svc: ServiceModel, req: Address, ns: Labels): Hold | Failure {
-    const family = req.family;
-    const ip = formatIP(req);
-    const f = (reason: ReasonCode, message: string): Failure => ({ reason, message, family });
-    const wanted = svc.requestedPool;
-    if (wanted !== undefined && !this.index.pool(wanted)) return f('UnknownPool', unknownPool(wanted));
-    const st = this.index.poolAt(family, req.value);
-    if (!st) return f('RequestedIPOutsidePools', `requested IP ${ip} is not in any usable pool`);
-    const name = st.model.name;
-    if (wanted !== undefined && name !== wanted) {
-      return f(
-        'RequestedIPNotInPool',
-        `requested IP ${ip} is in pool "${name}", not in requested pool "${wanted}"`,
-      );
-    }
-    if (!poolAllows(st.model, svc, ns)) return f('PoolNotAllowed', notAllowed(name));
-    if (!this.index.usable(family, req.value)) {
-      return f(
-        'RequestedIPExcluded',
-        `requested IP ${ip} ends in .0 or .255 and pool "${name}" sets avoidBuggyIPs`,
-      );
-    }
-    // Every incompatible holder, sorted, so the message does not depend on arrival order.
-    const blockers = this.others(svc.key, family, req.value)
-      .sort()
-      .flatMap((k) => {
-        const why = whyNotShare(svc, this.modelOf(k));
-        return why ? [`${k} (${why})`] : [];
-      });
-    if (blockers.length > 0) {
-      return f(
-        'IPInUse',
-        `requested IP ${ip} is in use by Service ${blockers.join(', ')}, which cannot share it`,
-      );
-    }
-    return { value: req.value, from: name };
-  }
-
-  private pickAuto(svc: ServiceModel, family: Family, ns: Labels): Hold | Failure {
-    const cands = this.candidates(svc, family, ns);
-    if (!Array.isArray(cands)) return cands;
-    const shared = this.sharedIP(svc, family, cands);
-    if (shared) return shared;
-    for (const st of cands) {
-      const s = st.spaces[family] as NonNullable<PoolState['spaces'][Family]>;
-      const k = s.used.lowestFree(s.space.size);
-      if (k !== undefined) return { value: s.space.addressAt(k), from: st.model.name };
-    }
-    const names = cands.map((c) => `"${c.model.name}"`).join(', ');
-    return { reason: 'PoolExhausted', message: `no free ${family} address in pool ${names}`, family };
-  }
-
-  /** Candidate pools for an automatic address, in priority-then-name order. */
-  private candidates(svc: ServiceModel, family: Family, ns: Labels): PoolState[] | Failure {
-    const f = (reason: ReasonCode, message: string): Failure => ({ reason, message, family });
-    const wanted = svc.requestedPool;
-    if (wanted !== undefined) {
-      const st = this.index.pool(wanted);
-      if (!st) return f('UnknownPool', unknownPool(wanted));
-      if (!poolAllows(st.model, svc, ns)) return f('PoolNotAllowed', notAllowed(wanted));
-      if (!st.spaces[family]) return f('FamilyNotAvailable', `pool "${wanted}" has no ${family} addresses`);
-      return [st];
-    }
-    if (!this.index.hasFamily(family))
-      return f('FamilyNotAvailable', `no usable pool has ${family} addresses`);
-    const cands = this.index.autoAssign(family, svc, ns);
-    if (cands.length > 0) return cands;
-    return f(
-      'NoEligiblePool',
-      `no pool with ${family} addresses auto-assigns to this Service (autoAssign is false or serviceAllocation does not match)`,
-    );
-  }
-
-  /** An IP already held by Services with the same sharing key that all may share it, if any. */
-  private sharedIP(svc: ServiceModel, family: Family, cands: readonly PoolState[]): Hold | undefined {
-    if (!svc.sharingKey) return undefined;
-    let best: { rank: number; value: bigint; from: string } | undefined;
-    for (const k of this.bySharingKey.get(svc.sharingKey) ?? []) {
-      const value = k === svc.key ? undefined : this.services.get(k)?.ips.get(family)?.value;
-      if (value === undefined || !this.index.usable(family, value)) continue;
-      const st = this.index.poolAt(family, value) as PoolState;
-      const rank = cands.indexOf(st);
-      if (rank < 0 || (best && (best.rank < rank || (best.rank === rank && best.value <= value)))) continue;
-      if (this.others(svc.key, family, value).every((o) => canShare(svc, this.modelOf(o)))) {
-        best = { rank, value, from: st.model.name };
-      }
-    }
-    return best && { value: best.value, from: best.from };
+  /** Of two Services that can no longer share an IP, whether `svc` is the one to give it up. */
+  private losesTo(svc: ServiceModel, cur: Holding, other: Holding): boolean {
+    const iChanged = cur.admitted !== svc.sharing;
+    const theyChanged = other.admitted !== other.model.sharing;
+    if (iChanged !== theyChanged) return iChanged;
+    return !earlier(svc, other.model);
   }
 
   private fail(svc: ServiceModel, f: Failure, lost: readonly Family[]): AssignResult {
-    const cur = this.services.get(svc.key);
+    const cur = this.holdings.get(svc.key);
     if (cur && lost.length > 0) {
       const keep = new Holds([...cur.ips].filter(([family]) => !lost.includes(family)));
-      if (keep.size > 0) this.commit(cur.model, keep);
-      else this.release(svc.key);
+      if (keep.size > 0) this.holdings.commit(cur.model, keep, cur.admitted);
+      else this.holdings.release(svc.key);
     }
-    return { ok: false, ...f, held: this.held(svc.key) };
-  }
-
-  /** Makes `ips` exactly what `svc` holds, updating holders, pool usage and the sharing index. */
-  private commit(svc: ServiceModel, ips: Holds): void {
-    const cur = this.services.get(svc.key);
-    if (cur) {
-      for (const [family, h] of cur.ips) {
-        if (ips.get(family)?.value !== h.value) this.unhold(svc.key, family, h.value);
-      }
-      this.unindexSharing(cur.model);
-    }
-    for (const [family, h] of ips) {
-      if (cur?.ips.get(family)?.value !== h.value) this.hold(svc.key, family, h.value);
-    }
-    this.services.set(svc.key, { model: svc, ips });
-    if (svc.sharingKey) {
-      const set = this.bySharingKey.get(svc.sharingKey) ?? new Set<string>();
-      this.bySharingKey.set(svc.sharingKey, set.add(svc.key));
-    }
-  }
-
-  private unindexSharing(model: ServiceModel): void {
-    const set = model.sharingKey ? this.bySharingKey.get(model.sharingKey) : undefined;
-    if (!set) return;
-    set.delete(model.key);
-    if (set.size === 0) this.bySharingKey.delete(model.sharingKey as string);
-  }
-
-  private hold(key: string, family: Family, value: bigint): void {
-    const h = this.holders[family].get(value);
-    if (h === undefined) {
-      this.holders[family].set(value, key);
-      this.index.mark(family, value, true);
-    } else this.holders[family].set(value, typeof h === 'string' ? [h, key] : [...h, key]);
-  }
-
-  private unhold(key: string, family: Family, value: bigint): void {
-    const rest = this.others(key, family, value);
-    if (rest.length > 1) this.holders[family].set(value, rest);
-    else if (rest.length === 1) this.holders[family].set(value, rest[0] as string);
-    else if (this.holders[family].delete(value)) this.index.mark(family, value, false);
+    const after = this.holdings.get(svc.key);
+    return { ok: false, ...f, held: this.held(svc.key, svc), admitted: after?.admitted ?? '' };
   }
 }
 
-const unknownPool = (name: string) =>
-  `no usable pool named "${name}" (it does not exist, is invalid, or conflicts with an earlier pool)`;
-const notAllowed = (name: string) =>
-  `pool "${name}" does not admit this Service (serviceAllocation namespaces/selectors do not match)`;
+/** The first address of each family, in status order. */
+function firstPerFamily(ips: readonly Address[]): Address[] {
+  const out: Address[] = [];
+  for (const a of ips) if (!out.some((o) => o.family === a.family)) out.push(a);
+  return out;
+}
+
+/**
+ * The pool the annotation names for the i-th of `count` restored IPs: it lists the pools in
+ * ingress order, deduplicated, so one name covers every IP and two names go by position.
+ */
+function annotatedPool(svc: ServiceModel, i: number, count: number): string | undefined {
+  const pools = svc.current.pools;
+  if (pools.length === 1) return pools[0];
+  if (pools.length === count) return pools[i];
+  return undefined;
+}

@@ -33,14 +33,15 @@ export function controllerMetrics() {
       help: 'Events not written: over the Normal Event rate (--event-qps), or too many writes pending.',
       labelNames: ['type', 'why'],
     }),
+    // A count, not a series per Service: deleting a pool under thousands of Services must not
+    // make thousands of series. Which Services they are: their IPRetained Events.
     outOfPoolCount: registry.gauge({
       name: 'heraldlb_services_out_of_pool',
-      help: 'Services holding an IP that no pool covers any more (kept, never moved).',
+      help: 'Services holding an IP that no pool (or not their requested pool) covers any more (kept, never moved).',
     }),
-    outOfPool: registry.gauge({
-      name: 'heraldlb_service_out_of_pool',
-      help: '1 for each Service holding an IP that no pool covers any more.',
-      labelNames: ['service'],
+    pending: registry.gauge({
+      name: 'heraldlb_services_pending',
+      help: 'Services of type LoadBalancer handled by heraldlb that wait for an IP (see their AllocationFailed Events).',
     }),
     reconcile: registry.histogram({
       name: 'heraldlb_reconcile_duration_seconds',
@@ -53,9 +54,18 @@ export function controllerMetrics() {
       help: 'Reconciles that failed and were retried with backoff, by kind.',
       labelNames: ['kind'],
     }),
-    leader: registry.gauge({ name: 'heraldlb_leader', help: '1 while this replica is the elected leader.' }),
+    conflicts: registry.counter({
+      name: 'heraldlb_write_conflicts_total',
+      help: 'Writes refused because the object changed since the decision (409); decided again on the newer one.',
+      labelNames: ['kind'],
+    }),
+    leader: registry.gauge({
+      name: 'heraldlb_leader',
+      help: '1 while this replica leads and its term handles events (caches caught up, assignments loaded).',
+    }),
   };
   m.outOfPoolCount.set(undefined, 0);
+  m.pending.set(undefined, 0);
   m.leader.set(undefined, 0);
   return m;
 }
@@ -63,7 +73,6 @@ export function controllerMetrics() {
 export type ControllerMetrics = ReturnType<typeof controllerMetrics>;
 
 export function metricsObserver(m: ControllerMetrics): Observer {
-  let listed: string[] = [];
   return {
     allocationFailed: (reason) => m.failures.inc({ reason }),
     poolStats(pool, family, size, inUse, available) {
@@ -77,11 +86,7 @@ export function metricsObserver(m: ControllerMetrics): Observer {
         for (const g of [m.poolSize, m.poolInUse, m.poolAvailable]) g.remove({ pool, family });
       }
     },
-    outOfPool(keys) {
-      for (const k of listed) m.outOfPool.remove({ service: k });
-      for (const k of keys) m.outOfPool.set({ service: k }, 1);
-      listed = [...keys];
-      m.outOfPoolCount.set(undefined, keys.length);
-    },
+    outOfPool: (count) => m.outOfPoolCount.set(undefined, count),
+    pending: (count) => m.pending.set(undefined, count),
   };
 }

@@ -7,15 +7,22 @@
  *
  * Queue keys: `svc/<ns>/<name>`, `pool/<name>`, `pools` (re-read every pool), and `pending`
  * (re-check only the Services still waiting for an IP).
+ *
+ * Every write is conditional on the resourceVersion of the object the decision was computed
+ * from (the Writer sends it): a stale decision gets a 409, which the queue retries against the
+ * newer object, instead of overwriting what someone else just wrote.
  */
 import type { V1Service } from '@kubernetes/client-node';
 import type { IPAddressPool, IPAddressPoolStatus } from '../api/crd-types.js';
+import { objectKey } from '../api/object-key.js';
 import type { Labels } from '../api/selectors.js';
+import type { EventType } from '../kube/events.js';
 import { Allocator, type AssignResult } from './allocator.js';
 import { type PoolProblem, parsePools } from './pools.js';
-import { desiredStatus, parseService } from './service.js';
+import { parseService } from './service.js';
 import {
   annotationApplied,
+  desiredStatus,
   poolStatus,
   releaseWrites,
   type ServicePatch,
@@ -30,6 +37,7 @@ export interface Caches {
   namespaceLabels(namespace: string): Labels;
 }
 
+/** Writes of one leadership term, each conditional on `svc`/`pool`'s resourceVersion. */
 export interface Writer {
   /** Merge patch of the status subresource (status and, where the API keeps it, metadata). */
   patchServiceStatus(svc: V1Service, body: ServicePatch): Promise<V1Service>;
@@ -38,7 +46,7 @@ export interface Writer {
   patchPoolStatus(pool: IPAddressPool, status: IPAddressPoolStatus): Promise<IPAddressPool>;
 }
 
-export type EventType = 'Normal' | 'Warning';
+/** Events about the objects the controller handles (kube/events.ts records them). */
 export interface EventSink {
   service(svc: V1Service, type: EventType, reason: string, message: string): void;
   pool(pool: IPAddressPool, type: EventType, reason: string, message: string): void;
@@ -49,7 +57,10 @@ export interface Observer {
   allocationFailed(reason: string): void;
   poolStats(pool: string, family: 'IPv4' | 'IPv6', size: bigint, inUse: bigint, available: bigint): void;
   poolGone(pool: string): void;
-  outOfPool(keys: readonly string[]): void;
+  /** How many Services hold an IP out of pool now. */
+  outOfPool(count: number): void;
+  /** How many Services wait for an IP (they have an AllocationFailed Event saying why). */
+  pending(count: number): void;
 }
 
 export interface Decision {
@@ -96,6 +107,8 @@ export class Reconciler {
   private poolNames = new Set<string>();
   private readonly pending = new Set<string>(); // service keys waiting for space
   private readonly lastFailure = new Map<string, string>(); // service key -> last failure reported
+  private readonly lastUnserved = new Map<string, string>(); // service key -> FamilyNotServed text reported
+  private readonly lastWriteError = new Map<string, string>(); // queue key -> permanent write error reported
   private readonly outOfPool = new Set<string>(); // keys holding an IP no pool covers (warned once)
   private readonly written = new Map<string, V1Service>(); // service key -> object our last write returned
   private readonly writtenPools = new Map<string, IPAddressPool>(); // pool name -> same, for pools
@@ -114,10 +127,29 @@ export class Reconciler {
         this.d.events.service(svc, 'Warning', 'IPConflict', `${c.ip} is also held by ${c.with.join(', ')}`);
       }
     }
-    return [
-      ...this.d.caches.services().map((s) => `svc/${s.metadata?.namespace}/${s.metadata?.name}`),
-      'pools',
-    ];
+    return [...this.d.caches.services().map((s) => `svc/${objectKey(s)}`), 'pools'];
+  }
+
+  /**
+   * A write for `key` failed in a way retrying will not fix soon (422, 403): tell the user on
+   * the object, once per distinct message. The queue retries slowly.
+   */
+  writeFailed(key: string, message: string): void {
+    if (this.lastWriteError.get(key) === message) return;
+    this.lastWriteError.set(key, message);
+    const text = `heraldlb cannot write this object: ${message}`;
+    if (key.startsWith('svc/')) {
+      const svc = this.d.caches.service(key.slice(4));
+      if (svc) this.d.events.service(svc, 'Warning', 'WriteFailed', text);
+    } else if (key.startsWith('pool/')) {
+      const pool = this.d.caches.pools().find((p) => p.metadata.name === key.slice(5));
+      if (pool) this.d.events.pool(pool, 'Warning', 'WriteFailed', text);
+    }
+  }
+
+  /** A key was handled without error: a later permanent failure is news again. */
+  succeeded(key: string): void {
+    this.lastWriteError.delete(key);
   }
 
   async handle(key: string): Promise<void> {
@@ -140,8 +172,7 @@ export class Reconciler {
     this.syncPools();
     for (const p of this.d.caches.pools()) this.d.enqueue(`pool/${p.metadata.name}`);
     // Held IPs never move on a pool edit; this re-checks pending Services and out-of-pool marks.
-    for (const s of this.d.caches.services())
-      this.d.enqueue(`svc/${s.metadata?.namespace}/${s.metadata?.name}`);
+    for (const s of this.d.caches.services()) this.d.enqueue(`svc/${objectKey(s)}`);
   }
 
   private async reconcilePool(name: string): Promise<void> {
@@ -186,10 +217,16 @@ export class Reconciler {
       const held = this.forget(key, m.ignored);
       // Only what we wrote is removed: another implementation's status is not ours to touch.
       const ours = held || svc.metadata?.annotations?.['heraldlb.io/ip-allocated-from-pool'] !== undefined;
-      if (!ours || m.ignored === 'Deleting') return;
+      if (!ours) return;
       await this.write(key, svc, releaseWrites(svc));
       if (!held) this.d.decide({ key, action: 'cleared', why: m.ignored });
       this.d.events.service(svc, 'Normal', 'IPReleased', `no longer handled by heraldlb (${m.ignored})`);
+      return;
+    }
+    if (m.deleting) {
+      // Finalizers still run and the status still shows the IP: keep it reserved (restoring it
+      // if this term never saw it held) until the object is gone; write nothing.
+      if (m.current.ips.length > 0) this.allocator.restore(m);
       return;
     }
     const result = this.allocator.assign(m, this.d.caches.namespaceLabels(m.namespace));
@@ -201,12 +238,21 @@ export class Reconciler {
   /** Drops everything known about a Service; true when it held an IP. */
   private forget(key: string, why: string): boolean {
     this.lastFailure.delete(key);
-    this.pending.delete(key);
-    if (this.outOfPool.delete(key)) this.d.observer.outOfPool([...this.outOfPool]);
+    this.lastUnserved.delete(key);
+    this.lastWriteError.delete(`svc/${key}`);
+    this.setPending(key, false);
+    if (this.outOfPool.delete(key)) this.d.observer.outOfPool(this.outOfPool.size);
     if (!this.allocator.release(key)) return false;
     this.d.decide({ key, action: 'released', why });
     this.afterRelease();
     return true;
+  }
+
+  private setPending(key: string, waiting: boolean): void {
+    const had = this.pending.has(key);
+    if (waiting) this.pending.add(key);
+    else this.pending.delete(key);
+    if (had !== waiting) this.d.observer.pending(this.pending.size);
   }
 
   /** Something that only matters to Services without an IP changed (namespace labels). */
@@ -233,7 +279,7 @@ export class Reconciler {
 
   private report(key: string, svc: V1Service, result: AssignResult, writes: ServicePatch | undefined): void {
     if (!result.ok) {
-      this.pending.add(key);
+      this.setPending(key, true);
       const text = `${result.reason}: ${result.message}`;
       if (this.lastFailure.get(key) !== text) {
         this.lastFailure.set(key, text);
@@ -243,7 +289,7 @@ export class Reconciler {
       }
       return;
     }
-    this.pending.delete(key);
+    this.setPending(key, false);
     this.lastFailure.delete(key);
     const ips = result.ips.map((i) => i.ip);
     if (result.changed || writes?.status) {
@@ -252,22 +298,33 @@ export class Reconciler {
       this.d.events.service(svc, 'Normal', 'IPAllocated', `assigned ${ips.join(', ')} from pool ${pools}`);
       for (const name of this.poolNames) this.d.enqueue(`pool/${name}`, POOL_STATUS_DELAY_MS);
     }
-    for (const u of result.unserved) {
-      this.d.events.service(
-        svc,
-        'Warning',
-        'FamilyNotServed',
-        `${u.family ?? ''} ${u.reason}: ${u.message}`.trim(),
-      );
-    }
+    this.reportUnserved(key, svc, result.unserved);
     const out = result.ips.filter((i) => i.outOfPool);
     if (out.length > 0 && !this.outOfPool.has(key)) {
       this.outOfPool.add(key);
-      this.d.observer.outOfPool([...this.outOfPool]);
-      const list = out.map((i) => i.ip).join(', ');
-      this.d.decide({ key, action: 'retained', ips: list });
-      const msg = `${list} is no longer in any pool; kept until the Service asks for another`;
+      this.d.observer.outOfPool(this.outOfPool.size);
+      this.d.decide({ key, action: 'retained', ips: out.map((i) => i.ip).join(', ') });
+      const msg = `${out.map(retainedText).join('; ')}; kept until the Service asks for another`;
       this.d.events.service(svc, 'Warning', 'IPRetained', msg);
-    } else if (out.length === 0 && this.outOfPool.delete(key)) this.d.observer.outOfPool([...this.outOfPool]);
+    } else if (out.length === 0 && this.outOfPool.delete(key)) this.d.observer.outOfPool(this.outOfPool.size);
   }
+
+  /** PreferDualStack families that could not be served: a Warning when that changes, not per resync. */
+  private reportUnserved(key: string, svc: V1Service, unserved: AssignResultOk['unserved']): void {
+    const text = unserved.map((u) => `${u.family ?? ''} ${u.reason}: ${u.message}`.trim()).join('; ');
+    if ((this.lastUnserved.get(key) ?? '') === text) return;
+    if (text === '') this.lastUnserved.delete(key);
+    else {
+      this.lastUnserved.set(key, text);
+      this.d.events.service(svc, 'Warning', 'FamilyNotServed', text);
+    }
+  }
+}
+
+type AssignResultOk = Extract<AssignResult, { ok: true }>;
+
+/** Why an IP is out of pool, in words for the IPRetained Event. */
+function retainedText(i: { ip: string; pool: string | undefined; inPool: string | undefined }): string {
+  if (i.inPool === undefined) return `${i.ip} is no longer in any pool`;
+  return `${i.ip} is no longer in the requested pool "${i.pool}" (it is now in pool "${i.inPool}")`;
 }

@@ -6,7 +6,8 @@
  *   ANNOTATIONS                      annotation names (heraldlb.io and the metallb.io spellings)
  *   interface ServiceModel           see below
  *   parseService(svc, opts: { loadBalancerClass?: string }) -> ServiceModel | { ignored: IgnoreReason; message }
- *   desiredStatus(result) -> { ingress: { ip }[]; poolAnnotation: string | undefined }
+ *   sharingFingerprint(model) -> string   what of a Service decides whom it may share with, hashed
+ * A leaf: the allocator's answer becomes a desired status in status.ts.
  *
  * Interpretations:
  * - Requested IPs: `heraldlb.io/loadBalancerIPs`, else `metallb.io/loadBalancerIPs`, else
@@ -16,21 +17,30 @@
  * - Families: SingleStack (or no policy) wants `ipFamilies[0]` (IPv4 when absent);
  *   PreferDualStack wants `ipFamilies` as the API server filled them (1 or 2 families);
  *   RequireDualStack wants both, `ipFamilies` order first.
+ * - A Service being deleted (deletionTimestamp set: finalizers still run) is not ignored: it
+ *   keeps what it holds until it is gone, because its status still shows the IP.
  */
+import { createHash } from 'node:crypto';
 import type { V1Service } from '@kubernetes/client-node';
 import { type Address, type Family, parseIP } from '../api/addresses.js';
+import { serviceKey } from '../api/object-key.js';
 import type { Labels } from '../api/selectors.js';
-import type { AssignResult } from './allocator.js';
 
 export const ANNOTATIONS = {
   loadBalancerIPs: ['heraldlb.io/loadBalancerIPs', 'metallb.io/loadBalancerIPs'],
   addressPool: ['heraldlb.io/address-pool', 'metallb.io/address-pool'],
   allowSharedIP: ['heraldlb.io/allow-shared-ip', 'metallb.io/allow-shared-ip'],
   allocatedFromPool: 'heraldlb.io/ip-allocated-from-pool',
+  /**
+   * Written by the controller on a Service holding an IP under a sharing key: the fingerprint
+   * of its sharing inputs when it was admitted. After a restart it tells which of two Services
+   * that can no longer share an IP changed since (that one gives the IP up).
+   */
+  sharingAdmitted: 'heraldlb.io/sharing-admitted',
 } as const;
 
 export type IPFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
-export type IgnoreReason = 'NotLoadBalancer' | 'OtherClass' | 'Deleting' | 'Unnamed';
+export type IgnoreReason = 'NotLoadBalancer' | 'OtherClass' | 'Unnamed';
 
 export interface ServicePort {
   readonly port: number;
@@ -56,8 +66,20 @@ export interface ServiceModel {
   readonly trafficPolicy: 'Cluster' | 'Local';
   /** spec.selector, compared for Local sharing. */
   readonly selector: Labels;
-  /** What the Service already holds, for restore: status ingress IPs and the pool annotation. */
-  readonly current: { readonly ips: readonly Address[]; readonly pools: readonly string[] };
+  /** sharingFingerprint of this model ('' without a sharing key). */
+  readonly sharing: string;
+  /** deletionTimestamp is set: hold what is held, allocate and write nothing. */
+  readonly deleting: boolean;
+  /**
+   * What the Service's status and our annotations say it holds: the ingress IPs, the pools they
+   * were drawn from, and the sharing fingerprint it was admitted with (undefined: admitted
+   * without a sharing key, or by a controller that did not write it).
+   */
+  readonly current: {
+    readonly ips: readonly Address[];
+    readonly pools: readonly string[];
+    readonly sharingAdmitted: string | undefined;
+  };
 }
 
 const FAMILIES: readonly Family[] = ['IPv4', 'IPv6'];
@@ -106,7 +128,6 @@ function currentIPs(svc: V1Service): Address[] {
 
 function ignoredReason(svc: V1Service, cls: string | undefined): IgnoreReason | undefined {
   if (!svc.metadata?.name || !svc.metadata.namespace) return 'Unnamed';
-  if (svc.metadata.deletionTimestamp) return 'Deleting';
   if (svc.spec?.type !== 'LoadBalancer') return 'NotLoadBalancer';
   if ((svc.spec.loadBalancerClass ?? undefined) !== cls) return 'OtherClass';
   return undefined;
@@ -127,8 +148,8 @@ export function parseService(
   const request = parseRequest(requestText, families);
   const created = meta.creationTimestamp ? new Date(meta.creationTimestamp).getTime() : Number.NaN;
   const pools = ann[ANNOTATIONS.allocatedFromPool] ?? '';
-  return {
-    key: `${meta.namespace}/${meta.name}`,
+  const model: Omit<ServiceModel, 'sharing'> = {
+    key: serviceKey(meta.namespace!, meta.name!),
     namespace: meta.namespace!,
     labels: { ...(meta.labels ?? {}) },
     created: Number.isNaN(created) ? Number.POSITIVE_INFINITY : created,
@@ -141,30 +162,30 @@ export function parseService(
     ports: (spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' })),
     trafficPolicy: spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
     selector: { ...(spec.selector ?? {}) },
+    deleting: Boolean(meta.deletionTimestamp),
     current: {
       ips: currentIPs(svc),
       pools: pools
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
+      sharingAdmitted: ann[ANNOTATIONS.sharingAdmitted] || undefined,
     },
   };
+  return { ...model, sharing: sharingFingerprint(model) };
 }
 
 /**
- * What the shell should write: the ingress IPs (family order) and the pool annotation (the
- * pools the IPs were drawn from, in family order, deduplicated, comma-joined; kept for an
- * out-of-pool IP so a restart does not forget it). A failure writes what the allocator says the
- * Service still holds: nothing for a new Service, its unchanged IPs when only a change failed.
+ * A short hash of what decides whom a Service may share an IP with (sharing.ts): the key, the
+ * ports, the traffic policy and, for Local, the selector. '' without a key: such a Service
+ * shares with nobody, whatever its ports.
  */
-export function desiredStatus(result: AssignResult): {
-  ingress: { ip: string }[];
-  poolAnnotation: string | undefined;
-} {
-  const ips = result.ok ? result.ips : result.held;
-  const pools = [...new Set(ips.map((i) => i.pool).filter((p): p is string => p !== undefined))];
-  return {
-    ingress: ips.map((i) => ({ ip: i.ip })),
-    poolAnnotation: pools.length > 0 ? pools.join(',') : undefined,
-  };
+export function sharingFingerprint(
+  m: Pick<ServiceModel, 'sharingKey' | 'ports' | 'trafficPolicy' | 'selector'>,
+): string {
+  if (!m.sharingKey) return '';
+  const ports = m.ports.map((p) => `${p.protocol}/${p.port}`).sort();
+  const selector = m.trafficPolicy === 'Local' ? Object.entries(m.selector).sort() : null;
+  const text = JSON.stringify([m.sharingKey, ports, m.trafficPolicy, selector]);
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

@@ -5,7 +5,7 @@
  */
 import type { V1LoadBalancerIngress, V1Service } from '@kubernetes/client-node';
 import type { Condition, IPAddressPool, IPAddressPoolStatus } from '../api/crd-types.js';
-import type { PoolStats } from './allocator.js';
+import type { AssignResult, PoolStats } from './allocator.js';
 import type { PoolProblem } from './pools.js';
 import { statusCount } from './pools.js';
 import { ANNOTATIONS } from './service.js';
@@ -13,6 +13,25 @@ import { ANNOTATIONS } from './service.js';
 export interface DesiredService {
   ingress: { ip: string }[];
   poolAnnotation: string | undefined;
+  /** The sharing fingerprint the Service was admitted with; undefined = no annotation. */
+  sharingAdmitted: string | undefined;
+}
+
+/**
+ * What the shell should write for an allocator answer: the ingress IPs (family order), the pool
+ * annotation (the pools the IPs were drawn from, in that order, deduplicated, comma-joined; kept
+ * for an out-of-pool IP so a restart does not forget it) and, for a Service holding an IP under
+ * a sharing key, the fingerprint it was admitted with. A failure writes what the allocator says
+ * the Service still holds: nothing for a new Service, its unchanged IPs when only a change failed.
+ */
+export function desiredStatus(result: AssignResult): DesiredService {
+  const ips = result.ok ? result.ips : result.held;
+  const pools = [...new Set(ips.map((i) => i.pool).filter((p): p is string => p !== undefined))];
+  return {
+    ingress: ips.map((i) => ({ ip: i.ip })),
+    poolAnnotation: pools.length > 0 ? pools.join(',') : undefined,
+    sharingAdmitted: ips.length > 0 && result.admitted !== '' ? result.admitted : undefined,
+  };
 }
 
 /**
@@ -43,10 +62,15 @@ export function serviceWrites(svc: V1Service, desired: DesiredService): ServiceP
   if (!sameIngress(current, want)) {
     out.status = { loadBalancer: { ingress: want.length > 0 ? want : null } };
   }
-  const curPool = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFromPool];
-  if ((curPool ?? undefined) !== desired.poolAnnotation) {
-    out.metadata = { annotations: { [ANNOTATIONS.allocatedFromPool]: desired.poolAnnotation ?? null } };
-  }
+  const annotations: Record<string, string | null> = {};
+  const have = svc.metadata?.annotations ?? {};
+  const wanted: [string, string | undefined][] = [
+    [ANNOTATIONS.allocatedFromPool, desired.poolAnnotation],
+    [ANNOTATIONS.sharingAdmitted, desired.sharingAdmitted],
+  ];
+  for (const [name, value] of wanted)
+    if ((have[name] ?? undefined) !== value) annotations[name] = value ?? null;
+  if (Object.keys(annotations).length > 0) out.metadata = { annotations };
   return out.status || out.metadata ? out : undefined;
 }
 
@@ -58,7 +82,7 @@ export function annotationApplied(svc: V1Service, patch: ServicePatch): boolean 
 
 /** What to write when heraldlb stops handling a Service: remove what it wrote, nothing else. */
 export function releaseWrites(svc: V1Service): ServicePatch | undefined {
-  return serviceWrites(svc, { ingress: [], poolAnnotation: undefined });
+  return serviceWrites(svc, { ingress: [], poolAnnotation: undefined, sharingAdmitted: undefined });
 }
 
 function condition(

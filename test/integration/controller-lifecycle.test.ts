@@ -288,7 +288,7 @@ describe.runIf(controlPlaneAvailable())(
       expect(metricValue(await metrics(ctl), 'heraldlb_leader')).toBe(1);
       for (const name of ['st1', 'st3', 'st4']) expect(decisions(ctl, name, 'assigned'), name).toEqual([]);
 
-      // Pool shrinks under two of them: they keep their IPs, with a Warning, counted and listed.
+      // Pool shrinks under two of them: they keep their IPs, with a Warning, and are counted.
       await k.patchPool('lc-stab', { addresses: ['203.0.113.168/31'] });
       for (const name of ['st3', 'st5']) {
         const w = await k.event(
@@ -304,10 +304,9 @@ describe.runIf(controlPlaneAvailable())(
         const t = await metrics(ctl);
         return metricValue(t, 'heraldlb_services_out_of_pool') === 2 ? t : undefined;
       });
-      for (const name of ['st3', 'st5']) {
-        expect(metricValue(shrunk, `heraldlb_service_out_of_pool{service="${ns}/${name}"}`), name).toBe(1);
-      }
-      expect(metricValue(shrunk, `heraldlb_service_out_of_pool{service="${ns}/st1"}`)).toBeUndefined();
+      // A count, not a series per Service (thousands of them when a pool goes): the IPRetained
+      // Events above name the Services.
+      expect(shrunk).not.toContain('heraldlb_service_out_of_pool{');
       await k.poolWhere('lc-stab', (p) =>
         expect(p.status).toMatchObject({ assignedIPv4: 2, availableIPv4: 0 }),
       );

@@ -60,6 +60,8 @@ export interface SvcOpts {
   policy?: 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
   status?: string[];
   fromPool?: string;
+  /** heraldlb.io/sharing-admitted, as a previous controller wrote it */
+  admitted?: string;
   labels?: Record<string, string>;
   created?: number;
   cls?: string;
@@ -75,6 +77,7 @@ export function svc(name: string, o: SvcOpts = {}): V1Service {
   if (o.share !== undefined) annotations['heraldlb.io/allow-shared-ip'] = o.share;
   if (o.mlbShare !== undefined) annotations['metallb.io/allow-shared-ip'] = o.mlbShare;
   if (o.fromPool !== undefined) annotations['heraldlb.io/ip-allocated-from-pool'] = o.fromPool;
+  if (o.admitted !== undefined) annotations['heraldlb.io/sharing-admitted'] = o.admitted;
   const ports = (o.ports ?? [80]).map((p) => {
     const [proto, num] = typeof p === 'number' ? ['TCP', p] : (p.split('/') as [string, string]);
     return { port: Number(num), protocol: proto.toUpperCase() };

@@ -7,13 +7,26 @@ import type { IPAddressPool } from '../../api/crd-types.js';
 import type { Labels } from '../../api/selectors.js';
 import { Allocator, type ReasonCode } from '../../controller/allocator.js';
 import { type PoolProblemCode, parsePools } from '../../controller/pools.js';
+import { sharingFingerprint } from '../../controller/service.js';
 import { deepFreeze, model, pool, svc } from './allocator-fixtures.js';
+
+// The fingerprint a Service with this key and these ports was admitted with (its annotation).
+const admittedAs = (share: string, ports: number[]) => sharingFingerprint(model(svc('x', { share, ports })));
 
 type Want = string[] | { fail: ReasonCode; msg?: RegExp; held?: string[] };
 type Step =
   | { setPools: IPAddressPool[]; problems?: [string, PoolProblemCode][] }
   | { restore: V1Service; ips: string[]; conflicts?: string[]; known?: boolean }
-  | { assign: V1Service; ns?: Labels; want: Want; unserved?: ReasonCode[]; changed?: boolean }
+  | {
+      assign: V1Service;
+      ns?: Labels;
+      want: Want;
+      unserved?: ReasonCode[];
+      changed?: boolean;
+      /** the pool each IP counts as drawn from (what the annotation will say) */
+      pools?: (string | undefined)[];
+      outOfPool?: boolean[];
+    }
   | { release: string; released?: boolean }
   | { stats: string; want: [number, number, number, bigint | number] | undefined }
   | { outOfPool: string[] }
@@ -40,6 +53,8 @@ function runStep(a: Allocator, step: Step): void {
       expect(r.ips.map((i) => i.ip)).toEqual(step.want);
       expect(r.unserved.map((u) => u.reason)).toEqual(step.unserved ?? []);
       if (step.changed !== undefined) expect(r.changed).toBe(step.changed);
+      if (step.pools) expect(r.ips.map((i) => i.pool)).toEqual(step.pools);
+      if (step.outOfPool) expect(r.ips.map((i) => i.outOfPool)).toEqual(step.outOfPool);
     } else {
       expect(r.ok, JSON.stringify(r)).toBe(false);
       if (r.ok) return;
@@ -372,6 +387,105 @@ const scenarios: { name: string; steps: Step[] }[] = [
       { assign: svc('q', { created: 5 }), want: [v4(5)], changed: false },
       { holder: v4(5), want: [`${N}q`] },
       { stats: 'lan', want: [6, 2, 0, 0] },
+    ],
+  },
+  {
+    // Issue 8 item 3: the range moves from pool a to pool b under a Service pinned to a.
+    name: 'a pinned Service keeps its IP when its range moves to another pool, on every later resync too',
+    steps: [
+      { setPools: [pool('a', ['203.0.113.0/30']), pool('b', ['198.51.100.0/30'])] },
+      { assign: svc('s', { pool: 'a' }), want: [v4(0)], pools: ['a'] },
+      { setPools: [pool('a', ['203.0.113.4/30']), pool('b', ['203.0.113.0/30'])] },
+      { assign: svc('s', { pool: 'a' }), want: [v4(0)], changed: false, pools: ['a'], outOfPool: [true] },
+      // the 5-minute resync: still the same IP, still naming pool a
+      { assign: svc('s', { pool: 'a' }), want: [v4(0)], changed: false, pools: ['a'], outOfPool: [true] },
+      { outOfPool: [`${N}s`] },
+      { assign: svc('t', { pool: 'b' }), want: [v4(1)] },
+      { stats: 'b', want: [2, 2, 0, 0] },
+      // only an explicit act on the Service moves it
+      { assign: svc('s', { pool: 'b' }), want: [v4(0)], changed: false, pools: ['b'], outOfPool: [false] },
+      { assign: svc('s', { ips: v4(5) }), want: [v4(5)], changed: true },
+    ],
+  },
+  {
+    name: 'a pinned Service restored after its range moved keeps its IP (restore then assign = live)',
+    steps: [
+      { setPools: [pool('a', ['203.0.113.4/30']), pool('b', ['203.0.113.0/30'])] },
+      { restore: svc('s', { pool: 'a', status: [v4(0)], fromPool: 'a' }), ips: [v4(0)] },
+      {
+        assign: svc('s', { pool: 'a', status: [v4(0)], fromPool: 'a' }),
+        want: [v4(0)],
+        changed: false,
+        pools: ['a'],
+      },
+      {
+        assign: svc('s', { pool: 'a', status: [v4(0)], fromPool: 'a' }),
+        want: [v4(0)],
+        changed: false,
+        pools: ['a'],
+      },
+      { outOfPool: [`${N}s`] },
+    ],
+  },
+  {
+    // Issue 8 item 4: the status is the durable record.
+    name: 'a valid, free IP already in the status is adopted, never replaced',
+    steps: [
+      { setPools: [pool('lan', ['203.0.113.0/29']), pool('p2', ['198.51.100.0/30'])] },
+      { assign: svc('a'), want: [v4(0)] },
+      // written by a previous leader's late write, or restored from a backup
+      { assign: svc('b', { status: [v4(5)] }), want: [v4(5)], changed: true },
+      { holder: v4(5), want: [`${N}b`] },
+      { assign: svc('c'), want: [v4(1)] }, // lowest free skips the adopted one
+      // not adopted: held by another, outside every pool, outside the requested pool, not requested
+      { assign: svc('d', { status: [v4(0)] }), want: [v4(2)] },
+      { assign: svc('e', { status: ['192.0.2.9'] }), want: [v4(3)] },
+      { assign: svc('f', { status: [v4(6)], pool: 'p2' }), want: ['198.51.100.0'] },
+      { assign: svc('g', { status: [v4(7)], ips: v4(4) }), want: [v4(4)] },
+      // held here, but the status names another free IP (written after this term began): adopt it
+      { assign: svc('a', { status: [v4(6)] }), want: [v4(6)], changed: true },
+      { holder: v4(0), want: [] },
+      { assign: svc('a', { status: [v4(6)] }), want: [v4(6)], changed: false },
+    ],
+  },
+  {
+    // Issue 8 item 5: A's ports were edited to overlap B's while no leader ran.
+    name: 'after a restart, of two Services that can no longer share, the one that changed gives the IP up',
+    steps: [
+      { setPools: [pool('lan', ['203.0.113.0/29'])] },
+      {
+        restore: svc('a', {
+          status: [v4(7)],
+          share: 'k',
+          ports: [81],
+          created: 1,
+          admitted: admittedAs('k', [80]),
+        }),
+        ips: [v4(7)],
+      },
+      {
+        restore: svc('b', {
+          status: [v4(7)],
+          share: 'k',
+          ports: [81],
+          created: 9,
+          admitted: admittedAs('k', [81]),
+        }),
+        ips: [v4(7)],
+        conflicts: [`${N}a`],
+      },
+      // b is unchanged and later-created: it still keeps the IP; a (changed) moves
+      {
+        assign: svc('b', { status: [v4(7)], share: 'k', ports: [81], created: 9 }),
+        want: [v4(7)],
+        changed: false,
+      },
+      {
+        assign: svc('a', { status: [v4(7)], share: 'k', ports: [81], created: 1 }),
+        want: [v4(0)],
+        changed: true,
+      },
+      { holder: v4(7), want: [`${N}b`] },
     ],
   },
   {

@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { IPAddressPool } from '../../api/crd-types.js';
 import { type Decision, Reconciler } from '../../controller/reconciler.js';
+import { classifyApiError } from '../../kube/errors.js';
+import { ApiStatusError } from '../../kube/rest.js';
 
 function mergeAnnotations(s: V1Service, patch: Record<string, string | null>): void {
   const ann = { ...(s.metadata?.annotations ?? {}) };
@@ -24,6 +26,10 @@ class FakeApi {
   queue: string[] = [];
   decisions: Decision[] = [];
   dropsStatusMetadata = false;
+  /** service key -> an older copy the cache still serves (a watch that lags) */
+  stale = new Map<string, V1Service>();
+  outOfPoolCounts: number[] = [];
+  pendingCount = 0;
   private rv = 1;
 
   svc(
@@ -62,8 +68,11 @@ class FakeApi {
   }
 
   reconciler(loadBalancerClass?: string) {
-    const patch = (key: string, mutate: (s: V1Service) => void): V1Service => {
+    const patch = (key: string, base: V1Service, mutate: (s: V1Service) => void): V1Service => {
       const cur = structuredClone(this.services.get(key) as V1Service);
+      // As the API server: a write naming an older resourceVersion is refused.
+      const want = base.metadata?.resourceVersion;
+      if (want !== undefined && want !== cur.metadata?.resourceVersion) throw new ApiStatusError(409, {});
       mutate(cur);
       cur.metadata = { ...cur.metadata, resourceVersion: String(this.rv++) };
       this.services.set(key, cur);
@@ -72,15 +81,15 @@ class FakeApi {
     const keyOf = (s: V1Service) => `${s.metadata?.namespace}/${s.metadata?.name}`;
     return new Reconciler({
       caches: {
-        service: (k) => structuredClone(this.services.get(k)),
-        services: () => [...this.services.values()].map((s) => structuredClone(s)),
+        service: (k) => structuredClone(this.stale.get(k) ?? this.services.get(k)),
+        services: () => [...this.services.entries()].map(([k, s]) => structuredClone(this.stale.get(k) ?? s)),
         pools: () => [...this.pools.values()].map((p) => structuredClone(p)),
         namespaceLabels: (ns) => this.namespaces.get(ns) ?? {},
       },
       writer: {
         patchServiceStatus: async (s, body) => {
           this.writes.push(`status ${keyOf(s)}`);
-          return patch(keyOf(s), (c) => {
+          return patch(keyOf(s), s, (c) => {
             if (body.status) {
               const ing = body.status.loadBalancer.ingress;
               c.status = ing ? { loadBalancer: { ingress: ing } } : { loadBalancer: {} };
@@ -92,7 +101,7 @@ class FakeApi {
         },
         patchServiceMetadata: async (s, body) => {
           this.writes.push(`meta ${keyOf(s)}`);
-          return patch(keyOf(s), (c) => mergeAnnotations(c, body.metadata?.annotations ?? {}));
+          return patch(keyOf(s), s, (c) => mergeAnnotations(c, body.metadata?.annotations ?? {}));
         },
         patchPoolStatus: async (p, status) => {
           this.writes.push(`pool ${p.metadata.name}`);
@@ -107,7 +116,15 @@ class FakeApi {
         pool: (p, type, reason, message) =>
           this.events.push({ key: `pool/${p.metadata.name}`, type, reason, message }),
       },
-      observer: { allocationFailed() {}, poolStats() {}, poolGone() {}, outOfPool() {} },
+      observer: {
+        allocationFailed() {},
+        poolStats() {},
+        poolGone() {},
+        outOfPool: (n) => this.outOfPoolCounts.push(n),
+        pending: (n) => {
+          this.pendingCount = n;
+        },
+      },
       enqueue: (k) => this.queue.push(k),
       decide: (d) => this.decisions.push(d),
       now: () => new Date('2026-11-22T00:00:00Z'),
@@ -171,11 +188,13 @@ describe('reconciler', () => {
     expect(api.ingress('web/b')).toEqual([]);
     expect(api.events).toContainEqual(expect.objectContaining({ key: 'web/b', reason: 'AllocationFailed' }));
     expect(api.events.find((e) => e.key === 'web/b')?.message).toMatch(/^PoolExhausted/);
+    expect(api.pendingCount).toBe(1);
 
     api.services.delete('web/a');
     api.queue.push('svc/web/a');
     await drain(api, r);
     expect(api.ingress('web/b')).toEqual(['192.0.2.200']);
+    expect(api.pendingCount).toBe(0);
   });
 
   it('keeps an IP whose pool is deleted, warns once, and never moves it', async () => {
@@ -262,5 +281,108 @@ describe('reconciler', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('writes only on the version it decided from: a stale decision gets a 409 and overwrites nothing', async () => {
+    const api = new FakeApi();
+    api.pool('lan', ['192.0.2.200/30']);
+    const old = api.svc('web', 'a');
+    const r = await start(api);
+    expect(api.ingress('web/a')).toEqual(['192.0.2.200']);
+    // Someone else writes a newer status; our cache still serves the version before it.
+    const cur = api.services.get('web/a') as V1Service;
+    api.stale.set('web/a', structuredClone(old));
+    api.services.set('web/a', {
+      ...cur,
+      status: { loadBalancer: { ingress: [{ ip: '192.0.2.203' }] } },
+      metadata: { ...cur.metadata, resourceVersion: '5000' },
+    });
+    const err = await r.handle('svc/web/a').catch((e) => e);
+    expect(classifyApiError(err)).toBe('conflict');
+    expect(api.ingress('web/a')).toEqual(['192.0.2.203']);
+    // Once the cache catches up, the newer status is what counts (and is adopted).
+    api.stale.clear();
+    await r.handle('svc/web/a');
+    expect(api.ingress('web/a')).toEqual(['192.0.2.203']);
+  });
+
+  it('a Service being deleted keeps its IP until it is gone (finalizers still run)', async () => {
+    const api = new FakeApi();
+    api.pool('lan', ['192.0.2.200/31']);
+    api.svc('web', 'a');
+    const r = await start(api);
+    expect(api.ingress('web/a')).toEqual(['192.0.2.200']);
+    const a = api.services.get('web/a') as V1Service;
+    a.metadata = { ...a.metadata, deletionTimestamp: new Date(), finalizers: ['example.com/cleanup'] };
+    const writes = api.writes.length;
+    api.queue.push('svc/web/a');
+    api.svc('web', 'b');
+    api.queue.push('svc/web/b');
+    await drain(api, r);
+    expect(api.ingress('web/a')).toEqual(['192.0.2.200']); // untouched
+    expect(api.writes.slice(writes).some((w) => w.endsWith('web/a'))).toBe(false);
+    expect(api.ingress('web/b')).toEqual(['192.0.2.201']); // not the IP a still shows
+    api.services.delete('web/a');
+    api.svc('web', 'c');
+    api.queue.push('svc/web/a', 'svc/web/c');
+    await drain(api, r);
+    expect(api.ingress('web/c')).toEqual(['192.0.2.200']);
+  });
+
+  it('a new term keeps the IP of a Service that is being deleted reserved', async () => {
+    const api = new FakeApi();
+    api.pool('lan', ['192.0.2.200/31']);
+    api.svc('web', 'aaa-new');
+    const going = api.svc('web', 'going');
+    going.status = { loadBalancer: { ingress: [{ ip: '192.0.2.200' }] } };
+    going.metadata = { ...going.metadata, deletionTimestamp: new Date(), finalizers: ['x/y'] };
+    await start(api);
+    expect(api.ingress('web/aaa-new')).toEqual(['192.0.2.201']);
+  });
+
+  it('FamilyNotServed is reported when it changes, not on every resync', async () => {
+    const api = new FakeApi();
+    api.pool('v4', ['192.0.2.200/31']);
+    api.svc('web', 'dual', { ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] });
+    const r = await start(api);
+    for (let i = 0; i < 3; i++) {
+      api.queue.push('svc/web/dual', 'pools');
+      await drain(api, r);
+    }
+    expect(api.events.filter((e) => e.reason === 'FamilyNotServed')).toHaveLength(1);
+  });
+
+  it('deleting a pool under many Services reports one count per change, not a series per Service', async () => {
+    const api = new FakeApi();
+    api.pool('old', ['192.0.2.0/24']);
+    for (let i = 0; i < 200; i++) api.svc('web', `s${i}`);
+    const r = await start(api);
+    api.pools.delete('old');
+    api.queue.push('pools');
+    await drain(api, r);
+    expect(api.outOfPoolCounts).toHaveLength(200);
+    expect(api.outOfPoolCounts.at(-1)).toBe(200);
+    expect(api.events.filter((e) => e.reason === 'IPRetained')).toHaveLength(200);
+  });
+
+  it('a write the API refuses for good is told once per message, on the object', async () => {
+    const api = new FakeApi();
+    api.pool('lan', ['192.0.2.200/31']);
+    api.svc('web', 'a');
+    const r = await start(api);
+    r.writeFailed('svc/web/a', 'HTTP 422: spec.x: Invalid value');
+    r.writeFailed('svc/web/a', 'HTTP 422: spec.x: Invalid value');
+    r.writeFailed('pool/lan', 'HTTP 403: forbidden');
+    expect(api.events.filter((e) => e.reason === 'WriteFailed')).toEqual([
+      expect.objectContaining({
+        key: 'web/a',
+        type: 'Warning',
+        message: expect.stringMatching(/422: spec.x/),
+      }),
+      expect.objectContaining({ key: 'pool/lan', type: 'Warning' }),
+    ]);
+    r.succeeded('svc/web/a');
+    r.writeFailed('svc/web/a', 'HTTP 422: spec.x: Invalid value');
+    expect(api.events.filter((e) => e.reason === 'WriteFailed')).toHaveLength(3);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator } from '../../controller/allocator.js';
 import { parsePools } from '../../controller/pools.js';
-import { desiredStatus, parseService } from '../../controller/service.js';
+import { parseService } from '../../controller/service.js';
+import { desiredStatus } from '../../controller/status.js';
 import { deepFreeze, model, pool, svc } from './allocator-fixtures.js';
 
 describe('parseService', () => {
@@ -15,9 +16,12 @@ describe('parseService', () => {
     expect(ign(svc('a', { cls: 'other.io/lb' }))).toBe('OtherClass');
     expect(ign(svc('a'), 'heraldlb.io/lb')).toBe('OtherClass');
     expect(ign(svc('a', { cls: 'heraldlb.io/lb' }), 'heraldlb.io/lb')).toBe('handled');
+    // Being deleted is not "not handled": it keeps its IP until the object is gone.
     const deleting = svc('a');
     deleting.metadata!.deletionTimestamp = new Date();
-    expect(ign(deleting)).toBe('Deleting');
+    expect(ign(deleting)).toBe('handled');
+    expect(model(deleting).deleting).toBe(true);
+    expect(model(svc('a')).deleting).toBe(false);
   });
 
   it('translates families, requests, sharing, ports, traffic policy and current status', () => {
@@ -94,12 +98,17 @@ describe('desiredStatus', () => {
     expect(desiredStatus(a.assign(s))).toEqual({
       ingress: [{ ip: '2001:db8:100::' }, { ip: '203.0.113.0' }],
       poolAnnotation: 'lan6,lan',
+      sharingAdmitted: undefined,
     });
     a.setPools(parsePools([pool('lan6', ['2001:db8:100::/120'])]).pools);
     const kept = a.assign(s);
     expect(kept.ok && kept.ips.map((i) => i.outOfPool)).toEqual([false, true]);
     expect(desiredStatus(kept).poolAnnotation).toBe('lan6,lan');
     const failed = a.assign(model(svc('b', { pool: 'nope' })));
-    expect(desiredStatus(failed)).toEqual({ ingress: [], poolAnnotation: undefined });
+    expect(desiredStatus(failed)).toEqual({
+      ingress: [],
+      poolAnnotation: undefined,
+      sharingAdmitted: undefined,
+    });
   });
 });
