@@ -1,11 +1,17 @@
-/** The reconciler's Writer and EventSink over a real API server. */
+/**
+ * The reconciler's Writer and EventSink over a real API server. Every write of a term goes
+ * through the term's fence (kube/term.ts): none starts after the term ended, none outlives the
+ * time the Lease is surely ours, and each names the resourceVersion its decision was computed
+ * from, so the API server refuses it (409) if the object changed since.
+ */
 import type { V1Service } from '@kubernetes/client-node';
 import type { IPAddressPool } from '../api/crd-types.js';
 import { GROUP, IPADDRESSPOOL_PLURAL, VERSION } from '../api/crd-types.js';
 import type { Connection } from '../kube/connection.js';
-import { classifyApiError } from '../kube/errors.js';
+import { classifyApiError, outcomeUnknown } from '../kube/errors.js';
 import type { EventRecorder } from '../kube/events.js';
 import { sendJson } from '../kube/rest.js';
+import type { LeadershipTerm } from '../kube/term.js';
 import { trimObject } from '../kube/trim.js';
 import type { EventSink, Writer } from './reconciler.js';
 import { serviceProjection } from './service-cache.js';
@@ -26,21 +32,46 @@ const servicePath = (s: V1Service) =>
 /** Names our writes in managedFields, so `kubectl get -o yaml --show-managed-fields` shows them. */
 export const FIELD_MANAGER = 'heraldlb-controller';
 
-export function apiWriter(conn: Connection): Writer {
-  const patch = <T>(path: string, body: object) =>
-    sendJson<T>(conn, 'PATCH', path, body, { query: { fieldManager: FIELD_MANAGER } });
+type Versioned = { metadata?: { resourceVersion?: string } };
+
+/** A merge patch body made conditional on `base`'s resourceVersion (409 when it moved on). */
+function conditional(base: Versioned, body: { metadata?: object; status?: unknown }): object {
+  const resourceVersion = base.metadata?.resourceVersion;
+  return resourceVersion ? { ...body, metadata: { ...body.metadata, resourceVersion } } : body;
+}
+
+export function apiWriter(conn: Connection, term: LeadershipTerm): Writer {
+  const patch = async <T extends Versioned>(
+    path: string,
+    base: Versioned,
+    body: { metadata?: object; status?: unknown },
+  ) => {
+    const timeoutMs = Math.min(30_000, term.writeBudgetMs()); // throws FENCED once the term is over
+    try {
+      const out = await sendJson<T>(conn, 'PATCH', path, conditional(base, body), {
+        query: { fieldManager: FIELD_MANAGER },
+        timeoutMs,
+      });
+      term.wrote(out.metadata?.resourceVersion);
+      return out;
+    } catch (err) {
+      if (outcomeUnknown(err)) term.outcomeUnknown();
+      throw err;
+    }
+  };
   // Answers are kept until the cache catches up, so in the cache's form.
-  const patchService = async (path: string, body: object) =>
-    serviceProjection(await patch<V1Service>(path, body));
+  const patchService = async (path: string, svc: V1Service, body: object) =>
+    serviceProjection(await patch<V1Service>(path, svc, body));
   return {
     patchServiceStatus: (svc, body) =>
-      unlessGone(svc, () => patchService(`${servicePath(svc)}/status`, body)),
-    patchServiceMetadata: (svc, body) => unlessGone(svc, () => patchService(servicePath(svc), body)),
+      unlessGone(svc, () => patchService(`${servicePath(svc)}/status`, svc, body)),
+    patchServiceMetadata: (svc, body) => unlessGone(svc, () => patchService(servicePath(svc), svc, body)),
     patchPoolStatus: (pool, status) =>
       unlessGone(pool, async () =>
         trimObject(
           await patch<IPAddressPool>(
             `/apis/${GROUP}/${VERSION}/${IPADDRESSPOOL_PLURAL}/${encodeURIComponent(pool.metadata.name ?? '')}/status`,
+            pool,
             // Replace the whole status: a merge patch would keep stale condition entries.
             { status: { ...status, conditions: status.conditions ?? [] } },
           ),

@@ -2,7 +2,7 @@
 /** heraldlb-controller: parse flags, build the root logger and clients, run until signalled. */
 import pino from 'pino';
 import { loadConnection } from '../kube/connection.js';
-import { ControllerApp } from './app.js';
+import { apiIO, ControllerApp } from './app.js';
 import { helpText, parseOptions, UsageError } from './options.js';
 
 async function main(): Promise<number> {
@@ -32,7 +32,7 @@ async function main(): Promise<number> {
     });
   }
   log.info({ loadBalancerClass: opts.loadBalancerClass ?? null, leaderElect: opts.leaderElect }, 'starting');
-  await new ControllerApp(opts, conn, log.child({ component: 'controller' })).run(stop.signal);
+  await new ControllerApp(opts, apiIO(conn, opts), log.child({ component: 'controller' })).run(stop.signal);
   log.info('stopped');
   return 0;
 }

@@ -11,6 +11,10 @@ export interface Options {
   leaderElect: boolean;
   leaseNamespace: string;
   leaseName: string;
+  /** Election timings (ms), as kube-controller-manager's --leader-elect-* flags. */
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
   identity: string;
   metricsAddr: string;
   resyncSchedule: string;
@@ -24,7 +28,7 @@ interface FlagSpec {
   name: string;
   env: string;
   help: string;
-  kind: 'string' | 'bool' | 'int';
+  kind: 'string' | 'bool' | 'int' | 'duration';
   def: string;
   /** Inclusive bounds of an int flag (default 1..256). */
   range?: [number, number];
@@ -65,6 +69,27 @@ const FLAGS: FlagSpec[] = [
     help: 'name of the Lease',
     kind: 'string',
     def: 'heraldlb-controller',
+  },
+  {
+    name: 'leader-elect-lease-duration',
+    env: 'HERALDLB_LEADER_ELECT_LEASE_DURATION',
+    help: 'how long a standby waits, seeing the Lease unchanged, before it takes over',
+    kind: 'duration',
+    def: '15s',
+  },
+  {
+    name: 'leader-elect-renew-deadline',
+    env: 'HERALDLB_LEADER_ELECT_RENEW_DEADLINE',
+    help: 'how long the leader keeps trying to renew before it steps down (< lease duration)',
+    kind: 'duration',
+    def: '10s',
+  },
+  {
+    name: 'leader-elect-retry-period',
+    env: 'HERALDLB_LEADER_ELECT_RETRY_PERIOD',
+    help: 'how often the Lease is renewed or tried (< renew deadline)',
+    kind: 'duration',
+    def: '2s',
   },
   {
     name: 'identity',
@@ -149,6 +174,15 @@ function convert(f: FlagSpec, raw: string): string | boolean | number {
       throw new UsageError(`--${f.name}: expected ${lo}..${hi}, got "${raw}"`);
     return n;
   }
+  if (f.kind === 'duration') {
+    const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$/.exec(raw.trim());
+    const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'] : Number.NaN;
+    if (!Number.isFinite(ms) || ms < 100 || ms > 3_600_000)
+      throw new UsageError(
+        `--${f.name}: expected a duration from 100ms to 60m such as 15s or 500ms, got "${raw}"`,
+      );
+    return Math.round(ms);
+  }
   return raw;
 }
 
@@ -180,12 +214,26 @@ export function parseOptions(
     throw new UsageError(`--resync-schedule: "${raw.get('resync-schedule')}" is not a cron expression`);
   }
   const get = (name: string) => convert(FLAGS.find((f) => f.name === name) as FlagSpec, raw.get(name) ?? '');
+  const [leaseDurationMs, renewDeadlineMs, retryPeriodMs] = [
+    'leader-elect-lease-duration',
+    'leader-elect-renew-deadline',
+    'leader-elect-retry-period',
+  ].map((n) => get(n) as number) as [number, number, number];
+  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new UsageError(
+      '--leader-elect-*: need retry period < renew deadline < lease duration ' +
+        `(got ${retryPeriodMs} ms, ${renewDeadlineMs} ms, ${leaseDurationMs} ms)`,
+    );
+  }
   return {
     kubeconfig: (get('kubeconfig') as string) || undefined,
     loadBalancerClass: (get('load-balancer-class') as string) || undefined,
     leaderElect: get('leader-elect') as boolean,
     leaseNamespace: get('lease-namespace') as string,
     leaseName: get('lease-name') as string,
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
     identity: (get('identity') as string) || `${hostname()}_${process.pid}`,
     metricsAddr: get('metrics-addr') as string,
     resyncSchedule: get('resync-schedule') as string,

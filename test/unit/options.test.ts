@@ -16,6 +16,9 @@ describe('controller options', () => {
       eventQps: 50,
       eventBurst: 100,
       logLevel: 'info',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
     });
   });
 
@@ -30,6 +33,11 @@ describe('controller options', () => {
     [['--metrics-addr='], {}, { metricsAddr: '' }],
     [['--identity', 'a'], {}, { identity: 'a' }],
     [['--event-qps=0'], { HERALDLB_EVENT_BURST: '7' }, { eventQps: 0, eventBurst: 7 }],
+    [
+      ['--leader-elect-lease-duration=3s', '--leader-elect-renew-deadline=2.5s'],
+      { HERALDLB_LEADER_ELECT_RETRY_PERIOD: '250ms' },
+      { leaseDurationMs: 3000, renewDeadlineMs: 2500, retryPeriodMs: 250 },
+    ],
   ] as const)('%j with env %j', (argv, env, want) => {
     expect(parseOptions(argv, env)).toMatchObject(want);
   });
@@ -38,6 +46,9 @@ describe('controller options', () => {
     [['--nope'], /unknown argument "--nope"/],
     [['stray'], /unknown argument "stray"/],
     [['--workers', '0'], /--workers: expected 1..256/],
+    [['--leader-elect-lease-duration=15'], /--leader-elect-lease-duration: expected a duration/],
+    [['--leader-elect-retry-period=20ms'], /--leader-elect-retry-period: expected a duration from 100ms/],
+    [['--leader-elect-renew-deadline=20s'], /need retry period < renew deadline < lease duration/],
     [['--workers', 'x'], /--workers/],
     [['--event-qps', '-1'], /--event-qps: expected 0..100000/],
     [['--event-burst', '0'], /--event-burst: expected 1..100000/],
