@@ -4,9 +4,10 @@
  * while the controller is SIGKILLed 20 times at random moments and restarted at once. An
  * observer checks every Service version as it happens; at the end no Service that had an IP
  * has another, no IP is held twice, every pending Service that fits has one, and the pool
- * status counts what is really held. The seed is printed; HERALDLB_SEED=<seed> replays it.
+ * status counts what is really held. Then the same churn with three replicas on one Lease, the
+ * leader SIGTERMed ten times and restarted. The seed is printed; HERALDLB_SEED=<seed> replays it.
  */
-import type { V1Service } from '@kubernetes/client-node';
+import { CoordinationV1Api, type V1Service } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AssignmentObserver, ingressOf, inParallel, Rng, retrying, seedFromEnv } from '../support/churn.js';
 import {
@@ -21,6 +22,7 @@ import { adminKubeConfig, controlPlaneAvailable, kubeconfigPath, uniqueName } fr
 
 const CLASS = 'heraldlb.io/test-restart';
 const KILLS = 20;
+const TERMS = 10; // leader SIGTERMs among 3 replicas
 const INITIAL = 300;
 const [MIN_LIVE, MAX_LIVE] = [280, 320];
 // 10 IPv4 + 240 IPv6 = 250 addresses for ~300 Services (from our reserved subranges).
@@ -117,67 +119,8 @@ describe.runIf(controlPlaneAvailable())('restart safety: SIGKILL at random momen
   it(`keeps every IP through ${KILLS} SIGKILLs during create/delete/edit churn`, async () => {
     console.log(`restart-safety seed ${seed} (replay: HERALDLB_SEED=${seed})`);
     const t0 = Date.now();
-    const live = new Map<string, { ns: string; name: string }>(); // ns/name -> Service we created
-    const ops = { create: 0, delete: 0, edit: 0 };
-    let counter = 0;
-
-    const create = async () => {
-      const ns = rng.pick(namespaces);
-      const name = `s-${(counter++).toString().padStart(4, '0')}`;
-      ops.create++;
-      await retrying(() =>
-        objects.createService(ns, name, {
-          loadBalancerClass: CLASS,
-          families: [rng.chance(0.04) ? 'IPv4' : 'IPv6'],
-          policy: 'SingleStack',
-          labels: { ...runLabel, tier: 'a' },
-          // Only our pool: a pool another test left behind cannot change what we see.
-          annotations: { 'heraldlb.io/address-pool': pool },
-          ports: [rng.int(1000, 9000)],
-        }),
-      );
-      live.set(`${ns}/${name}`, { ns, name });
-    };
-    const remove = async () => {
-      const key = rng.pick([...live.keys()]);
-      const s = live.get(key)!;
-      live.delete(key);
-      ops.delete++;
-      await retrying(() => objects.deleteService(s.ns, s.name));
-    };
-    // Edits the contract says must not move an IP: labels, unrelated annotations, ports.
-    const edit = async () => {
-      const s = live.get(rng.pick([...live.keys()]))!;
-      const bodies = [
-        { metadata: { labels: { tier: rng.pick(['a', 'b', 'c']) } } },
-        { metadata: { annotations: { 'example.com/note': `n${rng.int(0, 1e6)}` } } },
-        { spec: { ports: [{ name: 'p', port: rng.int(1000, 9000), protocol: 'TCP' }] } },
-      ];
-      ops.edit++;
-      await retrying(() => objects.patchService(s.ns, s.name, rng.pick(bodies))).catch((err) => {
-        if ((err as { code?: number }).code !== 404) throw err; // deleted by a concurrent op
-      });
-    };
-
-    let churning = true;
-    const churnLoop = async () => {
-      while (churning) {
-        const r = rng.next();
-        if (live.size < MIN_LIVE || (live.size < MAX_LIVE && r < 0.34)) await create();
-        else if (live.size > MAX_LIVE || r < 0.67) await remove();
-        else await edit();
-        await sleep(rng.int(0, 30));
-      }
-    };
-    // First the population (in parallel, as a deploy would), then mixed churn; kills throughout.
-    const churn = (async () => {
-      await inParallel(
-        Array.from({ length: INITIAL }, (_, i) => i),
-        16,
-        () => create(),
-      );
-      await Promise.all([churnLoop(), churnLoop(), churnLoop()]);
-    })();
+    const churner = startChurn(objects, namespaces, rng, pool, runLabel);
+    const { live, ops } = churner;
 
     const kills: string[] = [];
     for (let k = 0; k < KILLS; k++) {
@@ -200,51 +143,12 @@ describe.runIf(controlPlaneAvailable())('restart safety: SIGKILL at random momen
       await controller.kill();
       kills.push(loaded ? `leading+${assigned}` : 'starting');
     }
-    churning = false;
-    await churn;
+    await churner.stop();
     const churnMs = Date.now() - t0;
 
     controller = start();
     await controller.waitForLog((l) => l.msg === 'leading: existing assignments loaded', 30_000);
-    const settled = await waitFor(
-      async () => {
-        const t = tally(observer.services());
-        checkSettled(t, await objects.getPool(pool));
-        return t;
-      },
-      60_000,
-      250,
-    );
-    // Settled means settled: nothing more is written to our Services.
-    const before = new Map(observer.services().map((s) => [s.metadata?.uid, JSON.stringify(s)]));
-    await sleep(2000);
-    const rewritten = observer.services().filter((s) => before.get(s.metadata?.uid) !== JSON.stringify(s));
-    expect(
-      rewritten.map((s) => JSON.stringify(s)),
-      `Services still being rewritten after settling (was: ${rewritten.map((s) => before.get(s.metadata?.uid)).join('\n')})`,
-    ).toEqual([]);
-
-    // Final, authoritative checks on a fresh list from the API server.
-    const all = (
-      await Promise.all(namespaces.map((namespace) => objects.core.listNamespacedService({ namespace })))
-    ).flatMap((l) => l.items);
-    const byIP = new Map<string, string>(); // ip -> service holding it
-    for (const s of all) {
-      const ips = ingressOf(s);
-      if (!ips) continue;
-      const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
-      expect(observer.firstIPs.get(s.metadata?.uid ?? ''), `${key} first IP`).toBe(ips);
-      expect(ips.startsWith(familyOf(s) === 'IPv4' ? V4.prefix : V6.prefix), `${key} ${ips} in pool`).toBe(
-        true,
-      );
-      expect(byIP.get(ips), `${ips} held twice`).toBeUndefined();
-      byIP.set(ips, key);
-    }
-    expect(tally(all)).toEqual(settled);
-    checkSettled(tally(all), await objects.getPool(pool));
-    expect(observer.violations).toEqual([]);
-    expect(all.length).toBe(live.size);
-    expect(settled.pending.IPv6 + settled.pending.IPv4).toBeGreaterThan(0); // the pool really ran short
+    const settled = await settleAndCheck(objects, observer, namespaces, pool, live);
 
     console.log(
       `restart-safety seed ${seed}: ${KILLS} kills [${kills.join(' ')}], ops ${JSON.stringify(ops)}, ` +
@@ -252,4 +156,200 @@ describe.runIf(controlPlaneAvailable())('restart safety: SIGKILL at random momen
         `final ${JSON.stringify(settled)}, churn ${churnMs} ms, total ${Date.now() - t0} ms`,
     );
   }, 240_000);
+
+  it('keeps every IP through SIGTERMs of the leader among 3 replicas during churn', async () => {
+    // A fresh start: the previous test's controller and Services go first.
+    await controller?.stop();
+    controller = undefined;
+    for (const namespace of namespaces) {
+      const list = await objects.core.listNamespacedService({ namespace });
+      await inParallel(list.items, 16, (s) =>
+        retrying(() => objects.deleteService(namespace, s.metadata!.name!)),
+      );
+    }
+    await waitFor(async () => observer.services().length === 0, 30_000);
+    const t0 = Date.now();
+    const replica = (id: string) =>
+      startController({
+        kubeconfig: kubeconfigPath(),
+        name: `heraldlb-${id}`,
+        args: [
+          `--load-balancer-class=${CLASS}`,
+          `--identity=${id}`,
+          `--lease-namespace=${namespaces[0]}`,
+          `--lease-name=${leaseName}`,
+          '--metrics-addr=127.0.0.1:0',
+        ],
+      });
+    const leases = adminKubeConfig().makeApiClient(CoordinationV1Api);
+    const holder = async () =>
+      (
+        await leases
+          .readNamespacedLease({ namespace: namespaces[0]!, name: leaseName })
+          .catch(() => undefined)
+      )?.spec?.holderIdentity ?? '';
+    const replicas = new Map(['rs-0', 'rs-1', 'rs-2'].map((id) => [id, replica(id)]));
+    const churner = startChurn(objects, namespaces, rng, pool, runLabel);
+    const stops: string[] = [];
+    for (let k = 0; k < TERMS; k++) {
+      const id = await waitFor(async () => {
+        const h = await holder();
+        const proc = replicas.get(h);
+        return proc?.logs().some((l) => l.msg === 'leading: existing assignments loaded') ? h : undefined;
+      }, 40_000);
+      await sleep(rng.int(0, 2000));
+      const proc = replicas.get(id)!;
+      const code = await proc.stop(); // SIGTERM: the term ends, writes settle, the Lease is released
+      expect(code, `${id} exit code\n${proc.stderr()}`).toBe(0);
+      stops.push(id);
+      await sleep(rng.int(0, 3000)); // a Pod restarts after a while: often a standby leads first
+      replicas.set(id, replica(id));
+      expect(observer.violations, `after stopping ${id} (seed ${seed})`).toEqual([]);
+    }
+    await churner.stop();
+    const settled = await settleAndCheck(objects, observer, namespaces, pool, churner.live);
+    await Promise.all([...replicas.values()].map((r) => r.stop()));
+    console.log(
+      `restart-safety seed ${seed}: ${TERMS} leader SIGTERMs [${stops.join(' ')}], ops ${JSON.stringify(churner.ops)}, ` +
+        `${observer.versions} Service versions checked, final ${JSON.stringify(settled)}, total ${Date.now() - t0} ms`,
+    );
+  }, 240_000);
 });
+
+/**
+ * Service churn in the background: ~300 Services created (in parallel, as a deploy would),
+ * then mixed create/delete/edit until stop(). Edits are those the contract says must not move
+ * an IP: labels, unrelated annotations, ports.
+ */
+function startChurn(
+  objects: TestObjects,
+  namespaces: string[],
+  rng: Rng,
+  pool: string,
+  runLabel: Record<string, string>,
+) {
+  const live = new Map<string, { ns: string; name: string }>(); // ns/name -> Service we created
+  const ops = { create: 0, delete: 0, edit: 0 };
+  let counter = 0;
+
+  const create = async () => {
+    const ns = rng.pick(namespaces);
+    const name = `s-${(counter++).toString().padStart(4, '0')}`;
+    ops.create++;
+    await retrying(() =>
+      objects.createService(ns, name, {
+        loadBalancerClass: CLASS,
+        families: [rng.chance(0.04) ? 'IPv4' : 'IPv6'],
+        policy: 'SingleStack',
+        labels: { ...runLabel, tier: 'a' },
+        // Only our pool: a pool another test left behind cannot change what we see.
+        annotations: { 'heraldlb.io/address-pool': pool },
+        ports: [rng.int(1000, 9000)],
+      }),
+    );
+    live.set(`${ns}/${name}`, { ns, name });
+  };
+  const remove = async () => {
+    const key = rng.pick([...live.keys()]);
+    const s = live.get(key)!;
+    live.delete(key);
+    ops.delete++;
+    await retrying(() => objects.deleteService(s.ns, s.name));
+  };
+  // Edits the contract says must not move an IP: labels, unrelated annotations, ports.
+  const edit = async () => {
+    const s = live.get(rng.pick([...live.keys()]))!;
+    const bodies = [
+      { metadata: { labels: { tier: rng.pick(['a', 'b', 'c']) } } },
+      { metadata: { annotations: { 'example.com/note': `n${rng.int(0, 1e6)}` } } },
+      { spec: { ports: [{ name: 'p', port: rng.int(1000, 9000), protocol: 'TCP' }] } },
+    ];
+    ops.edit++;
+    await retrying(() => objects.patchService(s.ns, s.name, rng.pick(bodies))).catch((err) => {
+      if ((err as { code?: number }).code !== 404) throw err; // deleted by a concurrent op
+    });
+  };
+
+  let churning = true;
+  const churnLoop = async () => {
+    while (churning) {
+      const r = rng.next();
+      if (live.size < MIN_LIVE || (live.size < MAX_LIVE && r < 0.34)) await create();
+      else if (live.size > MAX_LIVE || r < 0.67) await remove();
+      else await edit();
+      await sleep(rng.int(0, 30));
+    }
+  };
+  // First the population (in parallel, as a deploy would), then mixed churn; kills throughout.
+  const churn = (async () => {
+    await inParallel(
+      Array.from({ length: INITIAL }, (_, i) => i),
+      16,
+      () => create(),
+    );
+    await Promise.all([churnLoop(), churnLoop(), churnLoop()]);
+  })();
+
+  return {
+    live,
+    ops,
+    async stop() {
+      churning = false;
+      await churn;
+    },
+  };
+}
+
+/**
+ * Waits until the churned Services settle, then checks on a fresh list from the API server:
+ * no Service that had an IP has another, no IP is held twice (the observer also checked every
+ * version as it happened), everything in the pool, counts exact, nothing rewritten once settled.
+ */
+async function settleAndCheck(
+  objects: TestObjects,
+  observer: AssignmentObserver,
+  namespaces: string[],
+  pool: string,
+  live: ReadonlyMap<string, unknown>,
+): Promise<Tally> {
+  const settled = await waitFor(
+    async () => {
+      const t = tally(observer.services());
+      checkSettled(t, await objects.getPool(pool));
+      return t;
+    },
+    60_000,
+    250,
+  );
+  // Settled means settled: nothing more is written to our Services.
+  const before = new Map(observer.services().map((s) => [s.metadata?.uid, JSON.stringify(s)]));
+  await sleep(2000);
+  const rewritten = observer.services().filter((s) => before.get(s.metadata?.uid) !== JSON.stringify(s));
+  expect(
+    rewritten.map((s) => JSON.stringify(s)),
+    `Services still being rewritten after settling (was: ${rewritten.map((s) => before.get(s.metadata?.uid)).join('\n')})`,
+  ).toEqual([]);
+
+  // Final, authoritative checks on a fresh list from the API server.
+  const all = (
+    await Promise.all(namespaces.map((namespace) => objects.core.listNamespacedService({ namespace })))
+  ).flatMap((l) => l.items);
+  const byIP = new Map<string, string>(); // ip -> service holding it
+  for (const s of all) {
+    const ips = ingressOf(s);
+    if (!ips) continue;
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    expect(observer.firstIPs.get(s.metadata?.uid ?? ''), `${key} first IP`).toBe(ips);
+    expect(ips.startsWith(familyOf(s) === 'IPv4' ? V4.prefix : V6.prefix), `${key} ${ips} in pool`).toBe(
+      true,
+    );
+    expect(byIP.get(ips), `${ips} held twice`).toBeUndefined();
+    byIP.set(ips, key);
+  }
+  expect(tally(all)).toEqual(settled);
+  checkSettled(tally(all), await objects.getPool(pool));
+  expect(observer.violations).toEqual([]);
+  expect(all.length).toBe(live.size);
+  expect(settled.pending.IPv6 + settled.pending.IPv4).toBeGreaterThan(0); // the pool really ran short
+  return settled;
+}
