@@ -24,11 +24,11 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { V1Service } from '@kubernetes/client-node';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
-import { type KubeClients, loadKubeConfig, makeClients } from '../kube/client.js';
 import { kubeConfigConnection } from '../kube/connection.js';
 import { applyObjects, CONTROLLER_SERVICE_ACCOUNT, renderedControllerRbac } from '../lab/chart-rbac.js';
 import { type ControlPlane, startControlPlane } from '../lab/control-plane.js';
 import { applyCrds } from '../lab/crds.js';
+import { type KubeClients, loadKubeConfig, makeClients } from '../lab/kube-clients.js';
 import {
   CONTROLLER_NODE,
   NS,

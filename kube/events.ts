@@ -13,14 +13,14 @@ import { TokenBucket } from './token-bucket.js';
 
 export type EventType = 'Normal' | 'Warning';
 
-/** The Event writes the recorder needs; restEventSink() is the real one. */
-export interface EventSink {
+/** The Event writes the recorder needs; restEventApi() is the real one. */
+export interface EventApi {
   create(namespace: string, event: CoreV1Event): Promise<CoreV1Event>;
   /** JSON merge patch of an existing Event. */
   patch(namespace: string, name: string, patch: object): Promise<CoreV1Event>;
 }
 
-export function restEventSink(conn: Connection): EventSink {
+export function restEventApi(conn: Connection): EventApi {
   const events = (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`;
   return {
     create: (namespace, body) => sendJson<CoreV1Event>(conn, 'POST', events(namespace), body),
@@ -30,7 +30,7 @@ export function restEventSink(conn: Connection): EventSink {
 }
 
 export interface EventRecorderOptions {
-  sink: EventSink;
+  sink: EventApi;
   /** reportingController / source.component, e.g. "heraldlb-controller". */
   component: string;
   /** reportingInstance / source.host, e.g. the pod or node name. */

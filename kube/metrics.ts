@@ -2,7 +2,8 @@
 // Small enough to own, and it keeps both programs free of a metrics dependency.
 import { KubeError } from './errors.js';
 
-export type Labels = Record<string, string>;
+// Prometheus label values of one series (not Kubernetes labels: those are api/selectors.ts Labels).
+export type LabelValues = Record<string, string>;
 
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -54,7 +55,7 @@ abstract class Metric<S> {
     this.labelNames = o.labelNames ?? [];
   }
 
-  protected slot(labels: Labels | undefined, init: () => S): S {
+  protected slot(labels: LabelValues | undefined, init: () => S): S {
     const values = this.labelNames.map((n) => {
       const v = labels?.[n];
       if (v === undefined) throw new KubeError('BAD_METRIC', `${this.name}: missing label ${n}`);
@@ -73,7 +74,7 @@ abstract class Metric<S> {
   }
 
   /** Drops one labelled series (e.g. a Service that went away). */
-  remove(labels: Labels): void {
+  remove(labels: LabelValues): void {
     this.series.delete(JSON.stringify(this.labelNames.map((n) => labels[n] ?? '')));
   }
 
@@ -92,11 +93,11 @@ abstract class Metric<S> {
 
 export class Counter extends Metric<{ v: number }> {
   readonly type = 'counter';
-  inc(labels?: Labels, by = 1): void {
+  inc(labels?: LabelValues, by = 1): void {
     if (by < 0) throw new KubeError('BAD_METRIC', `${this.name}: counters only go up`);
     this.slot(labels, () => ({ v: 0 })).v += by;
   }
-  get(labels?: Labels): number {
+  get(labels?: LabelValues): number {
     return this.slot(labels, () => ({ v: 0 })).v;
   }
   protected renderSeries(out: string[], values: string[], s: { v: number }): void {
@@ -106,16 +107,16 @@ export class Counter extends Metric<{ v: number }> {
 
 export class Gauge extends Metric<{ v: number }> {
   readonly type = 'gauge';
-  set(labels: Labels | undefined, v: number): void {
+  set(labels: LabelValues | undefined, v: number): void {
     this.slot(labels, () => ({ v: 0 })).v = v;
   }
-  inc(labels?: Labels, by = 1): void {
+  inc(labels?: LabelValues, by = 1): void {
     this.slot(labels, () => ({ v: 0 })).v += by;
   }
-  dec(labels?: Labels, by = 1): void {
+  dec(labels?: LabelValues, by = 1): void {
     this.inc(labels, -by);
   }
-  get(labels?: Labels): number {
+  get(labels?: LabelValues): number {
     return this.slot(labels, () => ({ v: 0 })).v;
   }
   protected renderSeries(out: string[], values: string[], s: { v: number }): void {
@@ -139,7 +140,7 @@ export class Histogram extends Metric<HistState> {
     const b = [...(o.buckets ?? DEFAULT_BUCKETS)].sort((x, y) => x - y);
     this.buckets = b.filter((x) => x !== Number.POSITIVE_INFINITY);
   }
-  observe(labels: Labels | undefined, v: number): void {
+  observe(labels: LabelValues | undefined, v: number): void {
     const s = this.slot(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     const i = this.buckets.findIndex((b) => v <= b);
     if (i >= 0) s.counts[i]! += 1;

@@ -1,7 +1,7 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeConfigConnection } from '../../kube/connection.js';
-import { EventRecorder, restEventSink } from '../../kube/events.js';
+import { EventRecorder, restEventApi } from '../../kube/events.js';
 import { Informer, restListerWatcher } from '../../kube/informer.js';
 import { trimObject } from '../../kube/trim.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
@@ -148,7 +148,7 @@ describe.skipIf(!controlPlaneAvailable())('informer and events against a real AP
       body: { metadata: { name: 'evented' } },
     });
     const rec = new EventRecorder({
-      sink: restEventSink(kubeConfigConnection(kc)),
+      sink: restEventApi(kubeConfigConnection(kc)),
       component: 'heraldlb-test',
       instance: 'it',
     });

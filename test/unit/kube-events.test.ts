@@ -1,10 +1,10 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../kube/clock.js';
-import { EventRecorder, type EventSink } from '../../kube/events.js';
+import { type EventApi, EventRecorder } from '../../kube/events.js';
 import { ApiStatusError } from '../../kube/rest.js';
 
-class FakeSink implements EventSink {
+class FakeSink implements EventApi {
   // "ns/name" -> event
   events = new Map<string, CoreV1Event>();
   fail?: Error;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HealthServer } from '../../kube/http.js';
+import { HealthServer } from '../../kube/health-server.js';
 import { CONTENT_TYPE, Registry } from '../../kube/metrics.js';
 import { registerProcessMetrics } from '../../kube/process-metrics.js';
 

@@ -1,4 +1,5 @@
-// client-node's KubeConfig and typed API clients, for the lab, the tests and the benchmarks.
+// client-node's KubeConfig and typed API clients, for the lab, the tests and the benchmarks
+// (it lives in lab/ because nothing of the product may use it).
 // The product's programs do not use this file: they reach the API through connection.ts and
 // rest.ts, because importing client-node costs ~80 MiB of memory. Loading a kubeconfig reads
 // files, so it happens in loadKubeConfig(), never in a constructor or at import.
@@ -10,8 +11,8 @@ import {
   EventsV1Api,
   KubeConfig,
 } from '@kubernetes/client-node';
-import { KubeError } from './errors.js';
-import { withKeepAlive } from './keep-alive.js';
+import { KubeError } from '../kube/errors.js';
+import { withKeepAlive } from '../kube/keep-alive.js';
 
 export interface KubeConfigSource {
   /** Path to a kubeconfig file; when absent, the in-cluster service account is used. */
