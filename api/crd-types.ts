@@ -7,6 +7,8 @@ export const IPADDRESSPOOL_KIND = 'IPAddressPool';
 export const IPADDRESSPOOL_PLURAL = 'ipaddresspools';
 export const L2ADVERTISEMENT_KIND = 'L2Advertisement';
 export const L2ADVERTISEMENT_PLURAL = 'l2advertisements';
+export const L2ANNOUNCEMENT_KIND = 'L2Announcement';
+export const L2ANNOUNCEMENT_PLURAL = 'l2announcements';
 
 /** The parts of Kubernetes ObjectMeta that heraldlb reads; the rest passes through untyped. */
 export interface ObjectMeta {
@@ -175,4 +177,31 @@ export interface L2AdvertisementSpec {
 export interface L2AdvertisementStatus {
   /** The latest observations of the object's state, one per condition type. */
   conditions?: Condition[];
+}
+
+/**
+ * Read-only record of one node announcing the IPs of one Service (ARP for IPv4, NDP for IPv6). Named
+ * <service>.<node> in the Service's namespace; kubectl get l2announcements -A shows who answers for
+ * every IP.
+ */
+export interface L2Announcement {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  status?: L2AnnouncementStatus;
+}
+
+export interface L2AnnouncementStatus {
+  /** Name of the Service in this namespace. */
+  service?: string;
+  /** The node that answers for the IPs. */
+  node?: string;
+  /** The Service's IPs this node announces. */
+  ips?: string[];
+  /** The node's interfaces the IPs are announced on. */
+  interfaces?: string[];
+  /** MAC address the node answers with (the first interface's). */
+  mac?: string;
+  /** When this node began announcing. */
+  since?: string;
 }

@@ -15,8 +15,17 @@ if [[ -x "$OUT/etcd" && -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" ]]; then
 fi
 command -v go >/dev/null || { echo "build-control-plane: Go is required to build the control plane" >&2; exit 1; }
 
+# One build at a time: tests, the demo and CI may all ask at once, and two builds sharing
+# "$OUT.tmp" and the module work dir destroy each other. The winner's result is reused.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/build-control-plane.lock"
+flock 9
+if [[ -x "$OUT/etcd" && -x "$OUT/kube-apiserver" && -x "$OUT/kubectl" ]]; then
+  echo "$OUT"; exit 0
+fi
+
 export GOFLAGS="-buildvcs=false -mod=mod" CGO_ENABLED=0
-work="$CACHE/build"; mkdir -p "$work" "$OUT.tmp"
+work="$CACHE/build"; rm -rf "$OUT.tmp"; mkdir -p "$work" "$OUT.tmp"
 start=$(date +%s)
 
 # --- etcd: its server module carries package main at its root.
