@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import cron from 'node-cron';
+import { checkLogLevel, type FlagSpec, helpText as helpTextOf, parseFlags, UsageError } from '../kube/flags.js';
 
 export interface Options {
   kubeconfig: string | undefined;
@@ -22,16 +23,6 @@ export interface Options {
   eventQps: number;
   eventBurst: number;
   logLevel: string;
-}
-
-interface FlagSpec {
-  name: string;
-  env: string;
-  help: string;
-  kind: 'string' | 'bool' | 'int' | 'duration';
-  def: string;
-  /** Inclusive bounds of an int flag (default 1..256). */
-  range?: [number, number];
 }
 
 const FLAGS: FlagSpec[] = [
@@ -144,46 +135,10 @@ const FLAGS: FlagSpec[] = [
   },
 ];
 
-export class UsageError extends Error {
-  readonly code = 'USAGE';
-}
+export { UsageError };
 
 export function helpText(): string {
-  const lines = FLAGS.map(
-    (f) => `  --${f.name.padEnd(22)} ${f.help} (env ${f.env}; default ${f.def || 'empty'})`,
-  );
-  return [
-    'Usage: heraldlb-controller [flags]',
-    '',
-    ...lines,
-    '  --help                   this text',
-    '',
-  ].join('\n');
-}
-
-function convert(f: FlagSpec, raw: string): string | boolean | number {
-  if (f.kind === 'bool') {
-    if (['true', '1', 'yes', ''].includes(raw)) return true;
-    if (['false', '0', 'no'].includes(raw)) return false;
-    throw new UsageError(`--${f.name}: expected true or false, got "${raw}"`);
-  }
-  if (f.kind === 'int') {
-    const n = Number(raw);
-    const [lo, hi] = f.range ?? [1, 256];
-    if (raw.trim() === '' || !Number.isInteger(n) || n < lo || n > hi)
-      throw new UsageError(`--${f.name}: expected ${lo}..${hi}, got "${raw}"`);
-    return n;
-  }
-  if (f.kind === 'duration') {
-    const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$/.exec(raw.trim());
-    const ms = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'] : Number.NaN;
-    if (!Number.isFinite(ms) || ms < 100 || ms > 3_600_000)
-      throw new UsageError(
-        `--${f.name}: expected a duration from 100ms to 60m such as 15s or 500ms, got "${raw}"`,
-      );
-    return Math.round(ms);
-  }
-  return raw;
+  return helpTextOf('heraldlb-controller', FLAGS);
 }
 
 /** Returns 'help' when --help was asked for; throws UsageError on a bad flag. */
@@ -191,29 +146,12 @@ export function parseOptions(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Options | 'help' {
-  const raw = new Map<string, string>();
-  for (const f of FLAGS) raw.set(f.name, env[f.env] ?? f.def);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') return 'help';
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    const spec = m ? FLAGS.find((f) => f.name === m[1]) : undefined;
-    if (!m || !spec) throw new UsageError(`unknown argument "${arg}" (see --help)`);
-    let value = m[2];
-    if (value === undefined && spec.kind !== 'bool') {
-      value = argv[++i];
-      if (value === undefined) throw new UsageError(`--${spec.name} needs a value`);
-    }
-    raw.set(spec.name, value ?? 'true');
+  const get = parseFlags(FLAGS, argv, env);
+  if (get === 'help') return 'help';
+  checkLogLevel(get('log-level') as string);
+  if (!cron.validate(get('resync-schedule') as string)) {
+    throw new UsageError(`--resync-schedule: "${get('resync-schedule')}" is not a cron expression`);
   }
-  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-  if (!levels.includes(raw.get('log-level') ?? '')) {
-    throw new UsageError(`--log-level: expected one of ${levels.join('|')}, got "${raw.get('log-level')}"`);
-  }
-  if (!cron.validate(raw.get('resync-schedule') ?? '')) {
-    throw new UsageError(`--resync-schedule: "${raw.get('resync-schedule')}" is not a cron expression`);
-  }
-  const get = (name: string) => convert(FLAGS.find((f) => f.name === name) as FlagSpec, raw.get(name) ?? '');
   const [leaseDurationMs, renewDeadlineMs, retryPeriodMs] = [
     'leader-elect-lease-duration',
     'leader-elect-renew-deadline',
