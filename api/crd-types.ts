@@ -13,6 +13,7 @@ export const L2ANNOUNCEMENT_PLURAL = 'l2announcements';
 /** The parts of Kubernetes ObjectMeta that heraldlb reads; the rest passes through untyped. */
 export interface ObjectMeta {
   name?: string;
+  namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   uid?: string;

@@ -162,6 +162,21 @@ export function sendJson<T>(
   });
 }
 
+/** DELETE `path`; non-2xx becomes ApiStatusError (404 classifies as 'gone'). */
+export function deleteJson<T>(
+  conn: Connection,
+  path: string,
+  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<T> {
+  return callJson<T>(conn, {
+    method: 'DELETE',
+    path,
+    query: {},
+    signal: opts.signal,
+    deadlineMs: opts.timeoutMs ?? 30_000,
+  });
+}
+
 /**
  * Streams a watch on `path`, calling onEvent per event. Resolves when the server ends the
  * stream (normal: timeoutSeconds elapsed); rejects on HTTP or network errors, and with code

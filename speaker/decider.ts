@@ -1,0 +1,65 @@
+/**
+ * From the cluster-wide plan to what this node announces, and what changed since last time.
+ * Pure. An IP is ours when the plan makes us its owner and the guard holds nothing against it:
+ * not yielded to a better-ranked speaker seen answering (split brain), not held back because a
+ * foreign host answers for it (a conflict).
+ */
+import type { IpAnnouncement } from './model.js';
+
+export interface OwnedIp {
+  ip: string;
+  family: 4 | 6;
+  /** 'ns/name' of every Service sharing the IP. */
+  services: readonly string[];
+  /** Interfaces to announce on; undefined = every usable interface. */
+  interfaces: readonly string[] | undefined;
+}
+
+export interface PlanEntry {
+  owner: string | undefined;
+  eligible: readonly string[];
+  ann: IpAnnouncement;
+}
+
+export interface Holds {
+  /** ip -> the speaker we yielded to */
+  yielded: ReadonlyMap<string, string>;
+  /** ip -> the foreign MAC answering for it */
+  conflicted: ReadonlyMap<string, string>;
+}
+
+export function ownedBy(
+  self: string,
+  plan: ReadonlyMap<string, PlanEntry>,
+  holds: Holds,
+): Map<string, OwnedIp> {
+  const out = new Map<string, OwnedIp>(); // ip -> what we announce for it
+  for (const [ip, e] of plan) {
+    if (e.owner !== self || holds.yielded.has(ip) || holds.conflicted.has(ip)) continue;
+    out.set(ip, { ip, family: e.ann.family, services: e.ann.services, interfaces: e.ann.interfaces });
+  }
+  return out;
+}
+
+export interface Transition {
+  /** IPs we begin announcing. */
+  gained: OwnedIp[];
+  /** IPs we stop announcing. */
+  lost: string[];
+  /** IPs still ours whose Services or interfaces changed. */
+  changed: OwnedIp[];
+}
+
+const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
+
+export function transition(before: ReadonlyMap<string, OwnedIp>, after: ReadonlyMap<string, OwnedIp>): Transition {
+  const t: Transition = { gained: [], lost: [], changed: [] };
+  for (const [ip, o] of after) {
+    const b = before.get(ip);
+    if (!b) t.gained.push(o);
+    else if (!sameList(b.services, o.services) || !sameList(b.interfaces, o.interfaces)) t.changed.push(o);
+  }
+  for (const ip of before.keys()) if (!after.has(ip)) t.lost.push(ip);
+  return t;
+}
