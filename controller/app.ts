@@ -20,7 +20,7 @@ import { type Clock, systemClock } from '../kube/clock.js';
 import type { Connection } from '../kube/connection.js';
 import { classifyApiError, describeApiError, KubeError } from '../kube/errors.js';
 import { type EventApi, EventRecorder, restEventApi } from '../kube/events.js';
-import { HealthServer } from '../kube/health-server.js';
+import { HealthServer, splitHostPort } from '../kube/health-server.js';
 import { Informer, type ListerWatcher, restListerWatcher } from '../kube/informer.js';
 import { LeaderElector, type LeaseClient } from '../kube/leader-election.js';
 import { restLeaseClient } from '../kube/lease-client.js';
@@ -327,10 +327,3 @@ export class ControllerApp {
 }
 
 const kindOf = (key: string) => key.split('/')[0] ?? key;
-
-function splitHostPort(addr: string): [string, number] {
-  if (!addr) return ['127.0.0.1', 0];
-  const i = addr.lastIndexOf(':');
-  const host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
-  return [host, Number(addr.slice(i + 1))];
-}

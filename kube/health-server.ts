@@ -78,3 +78,11 @@ export class HealthServer {
     res.end(body);
   }
 }
+
+/** "host:port" or "[v6]:port" -> [host, port]; empty -> loopback, any port (tests). */
+export function splitHostPort(addr: string): [string, number] {
+  if (!addr) return ['127.0.0.1', 0];
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return [host, Number(addr.slice(i + 1))];
+}

@@ -84,7 +84,18 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
   if (!ours(s.pids.speakers[h.name], s.dir)) {
     s.pids.speakers[h.name] = spawnDetached(
       process.execPath,
-      [file, '--kubeconfig', p.nodeKubeconfig, '--node-name', h.name],
+      [
+        file,
+        '--kubeconfig',
+        p.nodeKubeconfig,
+        '--node-name',
+        h.name,
+        '--key-file',
+        p.heartbeatKeys,
+        // Loopback of the node's own namespace: reachable with `lab exec <node> curl`.
+        '--metrics-addr',
+        '127.0.0.1:7473',
+      ],
       p.log(`speaker-${h.name}`),
       h.netns,
     );

@@ -57,6 +57,8 @@ export function labPaths(dir: string) {
     kubeconfig: join(dir, 'kubeconfig'),
     /** Kubeconfig for processes inside node namespaces: https://127.0.0.1:6443 via the relay. */
     nodeKubeconfig: join(dir, 'node.kubeconfig'),
+    /** The speakers' heartbeat keys (in a cluster: the chart's Secret). */
+    heartbeatKeys: join(dir, 'heartbeat-keys'),
     apiSocket: (node: string) => join(dir, 'run', `api-${node}.sock`),
     agentReady: (node: string) => join(dir, 'run', `agent-${node}.ready`),
     log: (name: string) => join(dir, 'logs', `${name}.log`),

@@ -1,5 +1,6 @@
 // `lab up`: brings the lab to its wanted state from whatever is there — nothing, a healthy
 // lab (then it only checks), or the leftovers of a crash (then it rebuilds what is broken).
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -126,6 +127,9 @@ async function writeKubeconfigs(s: LabState, cp: ControlPlaneRecord): Promise<vo
   const admin = await readFile(cp.kubeconfigPath, 'utf8');
   await writeFile(p.kubeconfig, admin, { mode: 0o600 });
   await writeFile(p.nodeKubeconfig, nodeKubeconfigYaml(admin), { mode: 0o600 });
+  // Made once per lab and kept (speakers restarted later must share it), as the chart's Secret.
+  if (!existsSync(p.heartbeatKeys))
+    await writeFile(p.heartbeatKeys, `k1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
 }
 
 /** All namespaces and each host's eth0 there: then the wiring stands and is kept as is. */

@@ -4,7 +4,8 @@
  * not yielded to a better-ranked speaker seen answering (split brain), not held back because a
  * foreign host answers for it (a conflict).
  */
-import type { IpAnnouncement } from './model.js';
+import { interfacesOn } from './model.js';
+import type { Ownership } from './plan.js';
 
 export interface OwnedIp {
   ip: string;
@@ -15,12 +16,6 @@ export interface OwnedIp {
   interfaces: readonly string[] | undefined;
 }
 
-export interface PlanEntry {
-  owner: string | undefined;
-  eligible: readonly string[];
-  ann: IpAnnouncement;
-}
-
 export interface Holds {
   /** ip -> the speaker we yielded to */
   yielded: ReadonlyMap<string, string>;
@@ -28,15 +23,15 @@ export interface Holds {
   conflicted: ReadonlyMap<string, string>;
 }
 
-export function ownedBy(
+export function announcedBy(
   self: string,
-  plan: ReadonlyMap<string, PlanEntry>,
+  plan: ReadonlyMap<string, Ownership>,
   holds: Holds,
 ): Map<string, OwnedIp> {
   const out = new Map<string, OwnedIp>(); // ip -> what we announce for it
   for (const [ip, e] of plan) {
     if (e.owner !== self || holds.yielded.has(ip) || holds.conflicted.has(ip)) continue;
-    out.set(ip, { ip, family: e.ann.family, services: e.ann.services, interfaces: e.ann.interfaces });
+    out.set(ip, { ip, family: e.ann.family, services: e.ann.services, interfaces: interfacesOn(e.ann, self) });
   }
   return out;
 }

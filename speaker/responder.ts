@@ -24,17 +24,26 @@ function ownedOn(owned: OwnedIndex, ip: string, ifname: string): boolean {
   return on === undefined || on.has(ifname);
 }
 
-export function respond(msg: Inbound, ifname: string, ifMac: string, owned: OwnedIndex, ourMacs: ReadonlySet<string>): Verdict {
+export function respond(
+  msg: Inbound,
+  ifname: string,
+  ifMac: string,
+  owned: OwnedIndex,
+  ourMacs: ReadonlySet<string>,
+  /** IPs not ours whose claimants still matter: probed before announcing, or yielded. */
+  watching: (ip: string) => boolean = () => false,
+): Verdict {
+  const claimed = (ip: string) => owned.has(ip) || watching(ip);
   switch (msg.kind) {
     case 'arp-request': {
       // Someone else's gratuitous ARP for our IP is a claim, not a question.
-      if (msg.senderIp === msg.targetIp && owned.has(msg.targetIp) && !ourMacs.has(msg.senderMac))
+      if (msg.senderIp === msg.targetIp && claimed(msg.targetIp) && !ourMacs.has(msg.senderMac))
         return { kind: 'foreign', ip: msg.targetIp, mac: msg.senderMac };
       if (!ownedOn(owned, msg.targetIp, ifname) || ourMacs.has(msg.senderMac)) return IGNORE;
       return { kind: 'reply', frame: arpReply(msg, ifMac), ip: msg.targetIp, family: 4 };
     }
     case 'arp-reply':
-      if (owned.has(msg.senderIp) && !ourMacs.has(msg.senderMac))
+      if (claimed(msg.senderIp) && !ourMacs.has(msg.senderMac))
         return { kind: 'foreign', ip: msg.senderIp, mac: msg.senderMac };
       return IGNORE;
     case 'ns':
@@ -42,7 +51,7 @@ export function respond(msg: Inbound, ifname: string, ifMac: string, owned: Owne
       return { kind: 'reply', frame: neighborAdvert(msg, ifMac), ip: msg.targetIp, family: 6 };
     case 'na': {
       const mac = msg.targetLinkAddr ?? msg.srcMac;
-      if (owned.has(msg.targetIp) && !ourMacs.has(mac)) return { kind: 'foreign', ip: msg.targetIp, mac };
+      if (claimed(msg.targetIp) && !ourMacs.has(mac)) return { kind: 'foreign', ip: msg.targetIp, mac };
       return IGNORE;
     }
   }

@@ -1,0 +1,120 @@
+/**
+ * The packet sockets of this node: one per usable interface (up, broadcast-capable, not a bridge
+ * port or bond member), opened before anything is announced (frames that arrive before a socket
+ * exists are lost) and kept in step with the interfaces by a cheap periodic sysfs scan. A link
+ * whose carrier comes back is reported, so its IPs are announced again (metallb #584: no GARP
+ * after reconnect).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../kube/log.js';
+import type { NetInterface } from './interfaces.js';
+import type { LinkSocket } from './link.js';
+
+export interface LinksDeps {
+  list: () => NetInterface[];
+  open: (ifname: string, onFrame: (frame: Buffer) => void) => LinkSocket;
+  onFrame: (ifname: string, mac: string, frame: Buffer) => void;
+  /** A watched interface's carrier came back (or it was opened anew). */
+  onLinkUp: (ifname: string) => void;
+  /** Carrier state, read from sysfs by default. */
+  carrier?: (ifname: string) => boolean;
+  log: Logger;
+}
+
+interface Open {
+  sock: LinkSocket;
+  mac: string;
+  carrier: boolean;
+}
+
+export function sysfsCarrier(ifname: string, root = '/sys/class/net'): boolean {
+  try {
+    const state = readFileSync(join(root, ifname, 'operstate'), 'utf8').trim();
+    return state === 'up' || state === 'unknown';
+  } catch {
+    return false;
+  }
+}
+
+export class Links {
+  // ifname -> its open socket
+  private readonly open = new Map<string, Open>();
+
+  constructor(private readonly d: LinksDeps) {}
+
+  /** Re-reads the interfaces; opens, closes and reports carrier changes. Returns true if anything changed. */
+  refresh(): boolean {
+    const d = this.d;
+    const usable = new Map(d.list().map((i) => [i.name, i]));
+    let changed = false;
+    for (const [name, o] of this.open) {
+      const now = usable.get(name);
+      if (now && now.mac === o.mac) continue;
+      o.sock.close();
+      this.open.delete(name);
+      changed = true;
+      d.log.info({ interface: name }, 'interface no longer usable; socket closed');
+    }
+    for (const [name, i] of usable) {
+      const carrier = (d.carrier ?? sysfsCarrier)(name);
+      const o = this.open.get(name);
+      if (o) {
+        if (carrier && !o.carrier) d.onLinkUp(name);
+        if (carrier !== o.carrier) {
+          changed = true;
+          d.log.info({ interface: name, carrier }, 'link carrier changed');
+        }
+        o.carrier = carrier;
+        continue;
+      }
+      try {
+        const sock = d.open(name, (frame) => d.onFrame(name, i.mac, frame));
+        this.open.set(name, { sock, mac: i.mac, carrier });
+        changed = true;
+        d.log.info({ interface: name, mac: i.mac }, 'listening for ARP/NDP');
+        if (carrier) d.onLinkUp(name);
+      } catch (err) {
+        d.log.warn({ interface: name, err }, 'cannot open a packet socket on the interface');
+      }
+    }
+    return changed;
+  }
+
+  /** Watched interfaces, sorted. */
+  names(): string[] {
+    return [...this.open.keys()].sort();
+  }
+
+  /** ifname -> MAC of every watched interface. */
+  macs(): Map<string, string> {
+    return new Map([...this.open].map(([n, o]) => [n, o.mac]));
+  }
+
+  has(ifname: string): boolean {
+    return this.open.has(ifname);
+  }
+
+  /** Sends frames on one interface; returns how many left. Errors are logged, not thrown. */
+  send(ifname: string, frames: readonly Buffer[]): number {
+    const o = this.open.get(ifname);
+    if (!o || frames.length === 0) return 0;
+    try {
+      return frames.length === 1 ? (o.sock.send(frames[0] as Buffer), 1) : o.sock.sendBatch(frames);
+    } catch (err) {
+      this.d.log.warn({ interface: ifname, err }, 'send failed');
+      return 0;
+    }
+  }
+
+  dropped(): number {
+    let n = 0;
+    for (const o of this.open.values()) n += o.sock.stats().dropped;
+    return n;
+  }
+
+  close(): void {
+    for (const o of this.open.values()) o.sock.close();
+    this.open.clear();
+  }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/** heraldlb-speaker: parse flags, build the root logger and clients, run until signalled. */
+import pino from 'pino';
+import { loadConnection } from '../kube/connection.js';
+import { systemClock } from '../kube/clock.js';
+import { HealthServer, splitHostPort } from '../kube/health-server.js';
+import { SpeakerApp } from './app.js';
+import { speakerMetrics } from './metrics.js';
+import { helpText, parseOptions, UsageError } from './options.js';
+
+async function main(): Promise<number> {
+  let opts: ReturnType<typeof parseOptions>;
+  try {
+    opts = parseOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`heraldlb-speaker: ${err.message}\n`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  const log = pino({ level: opts.logLevel, base: { program: 'heraldlb-speaker', node: opts.nodeName } });
+  const conn = await loadConnection({ kubeconfigPath: opts.kubeconfig });
+  const stop = new AbortController();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      log.info({ signal: sig }, 'stopping');
+      stop.abort();
+    });
+  }
+  const metrics = speakerMetrics();
+  const app = new SpeakerApp(opts, conn, systemClock, metrics, log.child({ component: 'speaker' }));
+  if (opts.metricsAddr) {
+    const [host, port] = splitHostPort(opts.metricsAddr);
+    await new HealthServer({ host, port, registry: metrics.registry, ready: () => app.ready(), logger: log }).start(
+      stop.signal,
+    );
+  }
+  log.info({ interfacesFrom: 'sysfs', heartbeatPort: opts.heartbeatPort }, 'starting');
+  await app.run(stop.signal);
+  log.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`heraldlb-speaker: ${err?.stack ?? err}\n`);
+    process.exitCode = 1;
+  },
+);
