@@ -1,0 +1,81 @@
+/**
+ * Addresses between their wire bytes and the one text form the speaker compares: MACs as
+ * lower-case 'aa:bb:cc:dd:ee:ff', IPs as `canonicalIp` prints them (IPv4 dotted decimal,
+ * IPv6 in RFC 5952 form: lower case, zero groups compressed, the longest run first — the same
+ * form `api/addresses.ts` `formatIP` writes). Pure.
+ *
+ * Exported API:
+ *   class FrameError { code: 'InvalidMac' | 'InvalidIp' | 'WrongFamily' }   bad builder input
+ *   canonicalIp(text) -> string | undefined            any textual IP -> canonical; undefined if not an IP
+ *   macToBytes(mac) -> Buffer(6);  macFromBytes(buf, off) -> string
+ *   ipv4ToBytes(ip) -> Buffer(4);  ipv4FromBytes(buf, off) -> string
+ *   ipv6ToBytes(ip) -> Buffer(16); ipv6FromBytes(buf, off) -> string
+ */
+import { formatIP, parseIP } from '../api/addresses.js';
+
+export type FrameErrorCode = 'InvalidMac' | 'InvalidIp' | 'WrongFamily';
+
+/** A builder was handed an address it cannot put on the wire: a caller's bug, never traffic. */
+export class FrameError extends Error {
+  readonly code: FrameErrorCode;
+
+  constructor(code: FrameErrorCode, message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'FrameError';
+    this.code = code;
+  }
+}
+
+/**
+ * The canonical text of an IP address, or undefined when `text` is not one (zones, prefixes and
+ * IPv4 octets with leading zeros are refused). Use it on every IP before comparing: Service
+ * status IPs, node addresses and parsed frames then agree byte for byte.
+ */
+export function canonicalIp(text: string): string | undefined {
+  const a = parseIP(text);
+  return a && formatIP(a);
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+export function macToBytes(mac: string): Buffer {
+  if (!MAC.test(mac))
+    throw new FrameError('InvalidMac', `"${mac}" is not a MAC address like aa:bb:cc:dd:ee:ff`);
+  return Buffer.from(mac.replaceAll(':', ''), 'hex');
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export function macFromBytes(buf: Buffer, off: number): string {
+  return `${HEX[buf[off]!]}:${HEX[buf[off + 1]!]}:${HEX[buf[off + 2]!]}:${HEX[buf[off + 3]!]}:${HEX[buf[off + 4]!]}:${HEX[buf[off + 5]!]}`;
+}
+
+function parseFamily(ip: string, family: 'IPv4' | 'IPv6'): bigint {
+  const a = parseIP(ip);
+  if (!a) throw new FrameError('InvalidIp', `"${ip}" is not an IP address`);
+  if (a.family !== family) throw new FrameError('WrongFamily', `"${ip}" is not an ${family} address`);
+  return a.value;
+}
+
+export function ipv4ToBytes(ip: string): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(Number(parseFamily(ip, 'IPv4')), 0);
+  return b;
+}
+
+export function ipv4FromBytes(buf: Buffer, off: number): string {
+  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+}
+
+export function ipv6ToBytes(ip: string): Buffer {
+  const v = parseFamily(ip, 'IPv6');
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(v >> 64n, 0);
+  b.writeBigUInt64BE(v & 0xffff_ffff_ffff_ffffn, 8);
+  return b;
+}
+
+export function ipv6FromBytes(buf: Buffer, off: number): string {
+  const value = (buf.readBigUInt64BE(off) << 64n) | buf.readBigUInt64BE(off + 8);
+  return formatIP({ family: 'IPv6', value });
+}
