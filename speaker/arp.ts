@@ -10,7 +10,7 @@
  */
 import { BROADCAST_MAC, ETH_HEADER, ETHERTYPE, type EthernetHeader, ethernetFrame } from './ethernet.js';
 import type { ArpMessage, ParseResult } from './frame.js';
-import { ipv4FromBytes, ipv4ToBytes, macFromBytes, macToBytes } from './wire-addresses.js';
+import { ipv4FromBytes, macFromBytes, writeIpv4, writeMac } from './wire-addresses.js';
 
 const ARP_LENGTH = 28;
 const FIXED = 8; // htype, ptype, hlen, plen, oper
@@ -57,10 +57,10 @@ function arpFrame(
   f[o + 4] = 6;
   f[o + 5] = 4;
   f.writeUInt16BE(op, o + 6);
-  macToBytes(senderMac).copy(f, o + 8);
-  ipv4ToBytes(senderIp).copy(f, o + 14);
-  macToBytes(targetMac).copy(f, o + 18);
-  ipv4ToBytes(targetIp).copy(f, o + 24);
+  writeMac(f, o + 8, senderMac);
+  writeIpv4(f, o + 14, senderIp);
+  writeMac(f, o + 18, targetMac);
+  writeIpv4(f, o + 24, targetIp);
   return f;
 }
 

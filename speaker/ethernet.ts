@@ -7,7 +7,7 @@
  *   readEthernet(frame) -> { dstMac, srcMac, etherType } | undefined (shorter than a header)
  *   ethernetFrame(dstMac, srcMac, etherType, payloadLength) -> Buffer with the header written
  */
-import { macFromBytes, macToBytes } from './wire-addresses.js';
+import { macFromBytes, writeMac } from './wire-addresses.js';
 
 export const ETH_HEADER = 14;
 
@@ -48,8 +48,8 @@ export function ethernetFrame(
   payloadLength: number,
 ): Buffer {
   const f = Buffer.alloc(ETH_HEADER + payloadLength);
-  macToBytes(dstMac).copy(f, 0);
-  macToBytes(srcMac).copy(f, 6);
+  writeMac(f, 0, dstMac);
+  writeMac(f, 6, srcMac);
   f.writeUInt16BE(etherType, 12);
   return f;
 }

@@ -13,7 +13,7 @@
  */
 import { ETH_HEADER, ETHERTYPE, type EthernetHeader, ethernetFrame } from './ethernet.js';
 import type { NaMessage, NsMessage, ParseResult } from './frame.js';
-import { ipv6FromBytes, ipv6ToBytes, macFromBytes, macToBytes } from './wire-addresses.js';
+import { ipv6FromBytes, ipv6ToBytes, macFromBytes, writeIpv6, writeMac } from './wire-addresses.js';
 
 const IP6_HEADER = 40;
 const ICMP = ETH_HEADER + IP6_HEADER; // offset of the ICMPv6 message
@@ -178,15 +178,15 @@ function icmpFrame(m: IcmpOut): Buffer {
   f.writeUInt16BE(len, ip + 4);
   f[ip + 6] = NEXT_ICMPV6;
   f[ip + 7] = 255;
-  ipv6ToBytes(m.srcIp).copy(f, ip + 8);
-  ipv6ToBytes(m.dstIp).copy(f, ip + 24);
+  writeIpv6(f, ip + 8, m.srcIp);
+  writeIpv6(f, ip + 24, m.dstIp);
   f[ICMP] = m.type;
   f[ICMP + 4] = m.flags;
-  ipv6ToBytes(m.target).copy(f, ICMP + 8);
+  writeIpv6(f, ICMP + 8, m.target);
   if (m.option) {
     f[ICMP + ND_BODY] = m.option[0];
     f[ICMP + ND_BODY + 1] = 1;
-    macToBytes(m.option[1]).copy(f, ICMP + ND_BODY + 2);
+    writeMac(f, ICMP + ND_BODY + 2, m.option[1]);
   }
   f.writeUInt16BE(icmpv6Checksum(f), ICMP + 2);
   return f;

@@ -236,11 +236,14 @@ function intersect(sets: readonly ReadonlySet<string>[]): string[] {
   return [...(first ?? [])].filter((n) => rest.every((s) => s.has(n))).sort();
 }
 
-function ipOrder(a: string, b: string): number {
-  const x = parseIP(a)!;
-  const y = parseIP(b)!;
-  if (x.family !== y.family) return x.family === 'IPv4' ? -1 : 1;
-  return x.value < y.value ? -1 : x.value > y.value ? 1 : 0;
+/** IPv4 first, then numeric order; parses each IP once (parseIP costs ~µs for IPv6). */
+function sortIps(ips: Iterable<string>): string[] {
+  const keyed = [...ips].map((ip) => ({ ip, a: parseIP(ip)! }));
+  keyed.sort((x, y) => {
+    if (x.a.family !== y.a.family) return x.a.family === 'IPv4' ? -1 : 1;
+    return x.a.value < y.a.value ? -1 : x.a.value > y.a.value ? 1 : 0;
+  });
+  return keyed.map((k) => k.ip);
 }
 
 function announcement(ip: string, c: IpClaim, ctx: Ctx, perPool: (pool: string) => PoolAnnouncement) {
@@ -288,7 +291,7 @@ export function parseSpeakerModel(
     memo.set(pool, p);
     return p;
   };
-  const ips = [...claims.keys()].sort(ipOrder).map((ip) => announcement(ip, claims.get(ip)!, ctx, perPool));
+  const ips = sortIps(claims.keys()).map((ip) => announcement(ip, claims.get(ip)!, ctx, perPool));
   const unannounced = ips.filter((a) => a.selectedNodes === 'none').map((a) => a.ip);
   return { model: { nodes, ips, unannounced }, problems: [...new Set(problems)].sort() };
 }

@@ -7,9 +7,11 @@
  * Exported API:
  *   class FrameError { code: 'InvalidMac' | 'InvalidIp' | 'WrongFamily' }   bad builder input
  *   canonicalIp(text) -> string | undefined            any textual IP -> canonical; undefined if not an IP
- *   macToBytes(mac) -> Buffer(6);  macFromBytes(buf, off) -> string
- *   ipv4ToBytes(ip) -> Buffer(4);  ipv4FromBytes(buf, off) -> string
- *   ipv6ToBytes(ip) -> Buffer(16); ipv6FromBytes(buf, off) -> string
+ *   writeMac(buf, off, mac); macToBytes(mac) -> Buffer(6);  macFromBytes(buf, off) -> string
+ *   writeIpv4(buf, off, ip); ipv4ToBytes(ip) -> Buffer(4);  ipv4FromBytes(buf, off) -> string
+ *   writeIpv6(buf, off, ip); ipv6ToBytes(ip) -> Buffer(16); ipv6FromBytes(buf, off) -> string
+ * The write* forms put the bytes straight into a frame: the reply path builds one frame per
+ * request, and intermediate Buffers were most of its cost.
  */
 import { formatIP, parseIP } from '../api/addresses.js';
 
@@ -38,10 +40,16 @@ export function canonicalIp(text: string): string | undefined {
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
-export function macToBytes(mac: string): Buffer {
+export function writeMac(buf: Buffer, off: number, mac: string): void {
   if (!MAC.test(mac))
     throw new FrameError('InvalidMac', `"${mac}" is not a MAC address like aa:bb:cc:dd:ee:ff`);
-  return Buffer.from(mac.replaceAll(':', ''), 'hex');
+  for (let i = 0; i < 6; i++) buf[off + i] = Number.parseInt(mac.slice(i * 3, i * 3 + 2), 16);
+}
+
+export function macToBytes(mac: string): Buffer {
+  const b = Buffer.alloc(6);
+  writeMac(b, 0, mac);
+  return b;
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -57,9 +65,22 @@ function parseFamily(ip: string, family: 'IPv4' | 'IPv6'): bigint {
   return a.value;
 }
 
+const DOTTED =
+  /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;
+
+export function writeIpv4(buf: Buffer, off: number, ip: string): void {
+  // Fast path for the canonical form the speaker passes around; anything else goes through parseIP.
+  if (DOTTED.test(ip)) {
+    const p = ip.split('.');
+    for (let i = 0; i < 4; i++) buf[off + i] = Number(p[i]);
+    return;
+  }
+  buf.writeUInt32BE(Number(parseFamily(ip, 'IPv4')), off);
+}
+
 export function ipv4ToBytes(ip: string): Buffer {
   const b = Buffer.alloc(4);
-  b.writeUInt32BE(Number(parseFamily(ip, 'IPv4')), 0);
+  writeIpv4(b, 0, ip);
   return b;
 }
 
@@ -67,11 +88,15 @@ export function ipv4FromBytes(buf: Buffer, off: number): string {
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
 }
 
-export function ipv6ToBytes(ip: string): Buffer {
+export function writeIpv6(buf: Buffer, off: number, ip: string): void {
   const v = parseFamily(ip, 'IPv6');
+  buf.writeBigUInt64BE(v >> 64n, off);
+  buf.writeBigUInt64BE(v & 0xffff_ffff_ffff_ffffn, off + 8);
+}
+
+export function ipv6ToBytes(ip: string): Buffer {
   const b = Buffer.alloc(16);
-  b.writeBigUInt64BE(v >> 64n, 0);
-  b.writeBigUInt64BE(v & 0xffff_ffff_ffff_ffffn, 8);
+  writeIpv6(b, 0, ip);
   return b;
 }
 
