@@ -42,6 +42,7 @@
  */
 import { type Address, type Family, formatIP, parseIP } from '../api/addresses.js';
 import type { Labels } from '../api/selectors.js';
+import { annotatedPool } from '../api/service-annotations.js';
 import { type Hold, type Holding, Holdings, Holds } from './holdings.js';
 import { type Failure, type PickContext, pick } from './picker.js';
 import { PoolIndex } from './pool-index.js';
@@ -103,7 +104,10 @@ export class Allocator {
     const first = firstPerFamily(svc.current.ips);
     if (first.length === 0) return { ips: [], conflicts: [], alreadyKnown: false }; // nothing held
     first.forEach((a, i) => {
-      ips.set(a.family, { value: a.value, from: annotatedPool(svc, i, first.length) ?? this.poolName(a) });
+      ips.set(a.family, {
+        value: a.value,
+        from: annotatedPool(svc.current.pools, i, first.length) ?? this.poolName(a),
+      });
     });
     const conflicts: { ip: string; with: string[] }[] = [];
     for (const [family, h] of ips) {
@@ -305,15 +309,4 @@ function firstPerFamily(ips: readonly Address[]): Address[] {
   const out: Address[] = [];
   for (const a of ips) if (!out.some((o) => o.family === a.family)) out.push(a);
   return out;
-}
-
-/**
- * The pool the annotation names for the i-th of `count` restored IPs: it lists the pools in
- * ingress order, deduplicated, so one name covers every IP and two names go by position.
- */
-function annotatedPool(svc: ServiceModel, i: number, count: number): string | undefined {
-  const pools = svc.current.pools;
-  if (pools.length === 1) return pools[0];
-  if (pools.length === count) return pools[i];
-  return undefined;
 }

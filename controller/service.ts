@@ -25,22 +25,12 @@ import type { V1Service } from '@kubernetes/client-node';
 import { type Address, type Family, parseIP } from '../api/addresses.js';
 import { serviceKey } from '../api/object-key.js';
 import type { Labels } from '../api/selectors.js';
+import { ANNOTATIONS, type IgnoreReason, ignoredReason } from '../api/service-annotations.js';
 
-export const ANNOTATIONS = {
-  loadBalancerIPs: ['heraldlb.io/loadBalancerIPs', 'metallb.io/loadBalancerIPs'],
-  addressPool: ['heraldlb.io/address-pool', 'metallb.io/address-pool'],
-  allowSharedIP: ['heraldlb.io/allow-shared-ip', 'metallb.io/allow-shared-ip'],
-  allocatedFromPool: 'heraldlb.io/ip-allocated-from-pool',
-  /**
-   * Written by the controller on a Service holding an IP under a sharing key: the fingerprint
-   * of its sharing inputs when it was admitted. After a restart it tells which of two Services
-   * that can no longer share an IP changed since (that one gives the IP up).
-   */
-  sharingAdmitted: 'heraldlb.io/sharing-admitted',
-} as const;
+export type { IgnoreReason };
+export { ANNOTATIONS };
 
 export type IPFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
-export type IgnoreReason = 'NotLoadBalancer' | 'OtherClass' | 'Unnamed';
 
 export interface ServicePort {
   readonly port: number;
@@ -124,13 +114,6 @@ function currentIPs(svc: V1Service): Address[] {
     if (a) ips.push(a);
   }
   return ips;
-}
-
-function ignoredReason(svc: V1Service, cls: string | undefined): IgnoreReason | undefined {
-  if (!svc.metadata?.name || !svc.metadata.namespace) return 'Unnamed';
-  if (svc.spec?.type !== 'LoadBalancer') return 'NotLoadBalancer';
-  if ((svc.spec.loadBalancerClass ?? undefined) !== cls) return 'OtherClass';
-  return undefined;
 }
 
 export function parseService(
