@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * A driver for one LinkSocket, run inside a network namespace (`ip netns exec NS node
+ * dist/bench/link-agent.js IFNAME [--respond IP]`) by the link integration test and the
+ * `arp` bench: a Node process cannot enter a namespace itself.
+ *
+ * stdout, one JSON object a line: {ev:'open', ifindex} | {ev:'error', code, message} |
+ *   {ev:'frame', hex} (not with --respond) | {ev:'sent', n, ms} | {ev:'stats', ...} |
+ *   {ev:'closed', stats}
+ * stdin, one JSON object a line: {op:'send', hex} | {op:'sendBatch', hex:[...]} |
+ *   {op:'garp', count, ip, mac} (count request+reply pairs in one sendBatch) |
+ *   {op:'load', rate, seconds, ip, mac} (ARP requests for ip, sequence in the sender MAC) |
+ *   {op:'stats'} | {op:'close'} | {op:'exit'}
+ * With --respond IP --mac MAC it answers every ARP request for IP itself, in process.
+ */
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { type LinkSocket, openLink } from '../speaker/link.js';
+import { arpFrame, BROADCAST, parseArp, replyTo, seqMac } from './arp-frames.js';
+
+const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
+
+function garp(link: LinkSocket, count: number, ip: string, mac: string): void {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    frames.push(arpFrame(BROADCAST, mac, { op: 1, sha: mac, spa: ip, tha: '00:00:00:00:00:00', tpa: ip }));
+    frames.push(arpFrame(BROADCAST, mac, { op: 2, sha: mac, spa: ip, tha: mac, tpa: ip }));
+  }
+  const t0 = process.hrtime.bigint();
+  let n = 0;
+  // Bounded: a full device queue gets at most 100 retries, each after a turn of the loop.
+  for (let tries = 0; n < frames.length && tries < 100; tries++) n += link.sendBatch(frames.slice(n));
+  say({ ev: 'sent', n, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+}
+
+/** Sends `rate` requests a second for `seconds`, in 1 ms ticks, paced by the monotonic clock. */
+async function load(link: LinkSocket, rate: number, seconds: number, ip: string, mac: string): Promise<void> {
+  const total = Math.round(rate * seconds);
+  const t0 = process.hrtime.bigint();
+  let seq = 0;
+  let failed = 0;
+  while (seq < total) {
+    const due = Math.min(total, Math.floor((Number(process.hrtime.bigint() - t0) / 1e9) * rate) + 1);
+    const frames: Buffer[] = [];
+    for (; seq + frames.length < due; )
+      frames.push(
+        arpFrame(BROADCAST, mac, {
+          op: 1,
+          sha: seqMac(seq + frames.length),
+          spa: '0.0.0.0',
+          tha: '00:00:00:00:00:00',
+          tpa: ip,
+        }),
+      );
+    const n = frames.length > 0 ? link.sendBatch(frames) : 0;
+    failed += frames.length - n;
+    seq += frames.length;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  say({ ev: 'sent', n: total - failed, failed, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+}
+
+function main(): void {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { respond: { type: 'string' }, mac: { type: 'string' } },
+  });
+  const ifname = positionals[0] ?? '';
+  const respond = values.respond;
+  const mac = values.mac ?? '';
+  let link: LinkSocket;
+  try {
+    link = openLink(ifname, (frame) => {
+      if (respond === undefined) return say({ ev: 'frame', hex: frame.toString('hex') });
+      const arp = parseArp(frame);
+      if (arp?.op === 1 && arp.tpa === respond) link.send(replyTo(arp, mac));
+    });
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    say({ ev: 'error', code: e.code, message: e.message });
+    process.exitCode = 1;
+    return;
+  }
+  say({ ev: 'open', ifindex: link.ifindex });
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', async (line) => {
+    const cmd = JSON.parse(line) as Record<string, unknown> & { op: string };
+    try {
+      if (cmd.op === 'send') link.send(Buffer.from(String(cmd.hex), 'hex'));
+      else if (cmd.op === 'sendBatch')
+        say({ ev: 'sent', n: link.sendBatch((cmd.hex as string[]).map((h) => Buffer.from(h, 'hex'))) });
+      else if (cmd.op === 'garp') garp(link, Number(cmd.count), String(cmd.ip), String(cmd.mac));
+      else if (cmd.op === 'load')
+        await load(link, Number(cmd.rate), Number(cmd.seconds), String(cmd.ip), String(cmd.mac));
+      else if (cmd.op === 'stats') say({ ev: 'stats', ...link.stats() });
+      else if (cmd.op === 'close') {
+        link.close();
+        say({ ev: 'closed', stats: link.stats() });
+      } else if (cmd.op === 'exit') {
+        link.close();
+        lines.close();
+      }
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      say({ ev: 'error', code: e.code, message: e.message });
+    }
+  });
+  lines.on('close', () => link.close());
+}
+
+main();

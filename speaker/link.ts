@@ -1,0 +1,190 @@
+/**
+ * Link-layer I/O for the speaker: one AF_PACKET socket per interface that sees only ARP
+ * and NDP (NS/NA) frames and sends whole Ethernet frames, backed by the native addon in
+ * native/ (why an addon of our own: docs/link-layer.md).
+ *
+ * Exported API:
+ *   interface LinkSocket { ifname; ifindex; send(frame); sendBatch(frames) -> count;
+ *                          stats() -> { received, dropped, sent }; close() }
+ *   openLink(ifname, onFrame, { addon? }) -> LinkSocket    // throws LinkError
+ *   loadLinkAddon(root?) -> LinkAddon; addonCandidates(root, arch) -> paths, in order
+ *   class LinkError { code: 'ENODEV' | 'EPERM' | … | 'ERR_LINK_ADDON_MISSING' | … }
+ *
+ * Frames given to onFrame are fresh Buffers owned by JS: keep them as long as you like.
+ * Our own outgoing frames are never delivered. Delivery happens in batches from a native
+ * reader thread; when JS falls behind by more than 512 frames, later frames are dropped
+ * and counted in stats().dropped (with the kernel's own receive-queue drops).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface LinkStats {
+  /** Frames taken from the socket and queued for JS. */
+  received: number;
+  /** Frames lost: JS too slow (queue full), longer than 1518 bytes, or the kernel's queue full. */
+  dropped: number;
+  /** Frames the kernel accepted from send/sendBatch. */
+  sent: number;
+}
+
+export interface LinkSocket {
+  readonly ifname: string;
+  readonly ifindex: number;
+  /** Sends one whole Ethernet frame (14..1518 bytes, no FCS); throws LinkError (EAGAIN/ENOBUFS when the device queue is full). */
+  send(frame: Buffer): void;
+  /** Sends frames with sendmmsg; returns how many leading frames the kernel took (fewer when its queue filled). */
+  sendBatch(frames: readonly Buffer[]): number;
+  /** Counters since open; after close(), their final values. */
+  stats(): LinkStats;
+  /** Stops delivery (no onFrame call after it returns), joins the reader thread, frees it all. Idempotent. */
+  close(): void;
+}
+
+/** The addon's functions (native/src/link.c); only this file calls them. */
+export interface LinkAddon {
+  open(ifname: string, onFrames: (frames: Buffer[]) => void): { handle: object; ifindex: number };
+  send(handle: object, frame: Uint8Array): void;
+  sendBatch(handle: object, frames: readonly Uint8Array[]): number;
+  stats(handle: object): LinkStats;
+  close(handle: object): void;
+}
+
+export class LinkError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'LinkError';
+    this.code = code;
+  }
+}
+
+export const ADDON_FILE = 'heraldlb_link.node';
+const FRAME_MIN = 14;
+const FRAME_MAX = 1518;
+
+/** Where the addon may be, most preferred first: a committed prebuild, then a local build. */
+export function addonCandidates(root: string, arch: string = process.arch): string[] {
+  return [
+    join(root, 'native', 'prebuilds', `linux-${arch}`, ADDON_FILE),
+    join(root, 'native', 'build', 'Release', ADDON_FILE),
+  ];
+}
+
+/** The package root: the nearest directory above this file with a package.json
+ * (speaker/ when run from source, dist/speaker/ when compiled). */
+export function packageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new LinkError('ERR_LINK_ADDON_MISSING', `no package.json within four levels above ${from}`);
+}
+
+export function loadLinkAddon(root: string = packageRoot()): LinkAddon {
+  const require = createRequire(join(root, 'package.json'));
+  const candidates = addonCandidates(root);
+  const failures: string[] = [];
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    try {
+      return require(path) as LinkAddon;
+    } catch (err) {
+      // A prebuild for another libc or a corrupt file: say so, try the next one.
+      failures.push(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const why = failures.length > 0 ? `none loaded (${failures.join('; ')})` : 'none exists';
+  throw new LinkError(
+    'ERR_LINK_ADDON_MISSING',
+    `the AF_PACKET addon is not built: looked for ${candidates.join(' and ')}, ${why}; run \`npm run build:native\``,
+  );
+}
+
+/** Errno name (ENODEV) for the number the addon reports. */
+export function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
+  return `ERRNO_${errno}`;
+}
+
+function fromNative(err: unknown, what: string): unknown {
+  const e = err as { errno?: unknown; message?: unknown };
+  if (typeof e?.errno !== 'number') return err; // a TypeError from argument checks
+  return new LinkError(errnoName(e.errno), `${what}: ${String(e.message)}`, err);
+}
+
+function checkFrame(frame: Uint8Array, ifname: string): void {
+  if (!(frame instanceof Uint8Array) || frame.length < FRAME_MIN || frame.length > FRAME_MAX)
+    throw new LinkError(
+      'ERR_LINK_FRAME_SIZE',
+      `frame for ${ifname} must be a Buffer of ${FRAME_MIN}..${FRAME_MAX} bytes, got ${frame?.length}`,
+    );
+}
+
+export function openLink(
+  ifname: string,
+  onFrame: (frame: Buffer) => void,
+  options: { addon?: LinkAddon } = {},
+): LinkSocket {
+  const addon = options.addon ?? loadLinkAddon();
+  let closed = false;
+  let final: LinkStats | undefined; // the counters as close() left them
+  // Every frame of a batch reaches onFrame even if one call throws; the first error is
+  // rethrown afterwards (an uncaught exception: a bug in the handler must be seen).
+  const onFrames = (frames: Buffer[]): void => {
+    let failure: { err: unknown } | undefined;
+    for (const frame of frames) {
+      if (closed) return;
+      try {
+        onFrame(frame);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
+  };
+  let opened: { handle: object; ifindex: number };
+  try {
+    opened = addon.open(ifname, onFrames);
+  } catch (err) {
+    throw fromNative(err, `cannot open an AF_PACKET socket on interface ${ifname}`);
+  }
+  const { handle, ifindex } = opened;
+  const live = (op: string): void => {
+    if (closed) throw new LinkError('ERR_LINK_CLOSED', `${op} on ${ifname}: the link socket is closed`);
+  };
+  return {
+    ifname,
+    ifindex,
+    send(frame) {
+      live('send');
+      checkFrame(frame, ifname);
+      try {
+        addon.send(handle, frame);
+      } catch (err) {
+        throw fromNative(err, `send on ${ifname}`);
+      }
+    },
+    sendBatch(frames) {
+      live('sendBatch');
+      for (const f of frames) checkFrame(f, ifname);
+      try {
+        return addon.sendBatch(handle, frames);
+      } catch (err) {
+        throw fromNative(err, `sendBatch on ${ifname}`);
+      }
+    },
+    stats() {
+      return final ?? addon.stats(handle);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      final = addon.stats(handle);
+      addon.close(handle);
+    },
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The AF_PACKET link socket on a real veth pair between two namespaces of our own:
+ * ARP requests from `arping` arrive, a reply crafted here makes `arping` report our MAC,
+ * our own frames are never delivered back, close() stops delivery, a missing interface
+ * throws ENODEV, an unprivileged process gets EPERM.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentEvent, LinkAgent } from '../../bench/link-driver.js';
+import { createVethPair, deleteVethPair, type VethPair } from '../../bench/veth-pair.js';
+import { addonCandidates, openLink, packageRoot } from '../../speaker/link.js';
+import { missing, refuseOrWarn } from '../support/prerequisites.js';
+
+const run = promisify(execFile);
+const PREFIX = 'hn-lt';
+const VIP = '192.0.2.10'; // assigned nowhere: only our crafted reply answers for it
+
+const addonBuilt = addonCandidates(packageRoot()).some((p) => existsSync(p));
+const problems = missing({ root: true, netns: true, commands: ['arping', 'setpriv'] });
+if (!addonBuilt) problems.push('the AF_PACKET addon is not built (`npm run build:native`)');
+const ready = refuseOrWarn('link integration', problems);
+
+/** A frame (hex) -> its bytes, ARP fields by offset (Ethernet + ARP, RFC 826). */
+const frameOf = (e: AgentEvent): Buffer => Buffer.from(String(e.hex), 'hex');
+const isArpRequestFor = (f: Buffer, ip: string): boolean =>
+  f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 1 && [...f.subarray(38, 42)].join('.') === ip;
+const macBytes = (mac: string): Buffer => Buffer.from(mac.replaceAll(':', ''), 'hex');
+
+/** The ARP reply `mac` sends for `request` (swap sender and target, op 2). */
+function craftReply(request: Buffer, mac: string): Buffer {
+  const reply = Buffer.alloc(42);
+  request.copy(reply, 0, 6, 12); // destination: whoever asked
+  macBytes(mac).copy(reply, 6); // source: us
+  request.copy(reply, 12, 12, 20); // ethertype, htype, ptype, hlen, plen
+  reply.writeUInt16BE(2, 20); // op: reply
+  macBytes(mac).copy(reply, 22); // sender hardware: us
+  request.copy(reply, 28, 38, 42); // sender protocol: the address asked for
+  request.copy(reply, 32, 22, 32); // target: the asker's hardware + protocol address
+  return reply;
+}
+
+async function arping(ns: string, target: string, count: number): Promise<string> {
+  const { stdout } = await run(
+    'ip',
+    ['netns', 'exec', ns, 'arping', '-c', String(count), '-w', String(count + 2), '-I', 'veth0', target],
+    { timeout: 15_000 },
+  ).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' })); // exit 1 = no reply
+  return stdout;
+}
+
+describe.runIf(ready)('AF_PACKET link socket', () => {
+  let pair: VethPair;
+  let agent: LinkAgent;
+  let peer: LinkAgent;
+
+  beforeAll(async () => {
+    pair = createVethPair(PREFIX);
+    agent = new LinkAgent(pair.a, ['veth0']);
+    peer = new LinkAgent(pair.b, ['veth0']);
+    await agent.waitFor((e) => e.ev === 'open');
+    await peer.waitFor((e) => e.ev === 'open');
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await peer?.stop();
+    deleteVethPair(PREFIX);
+  });
+
+  it('delivers arping requests, and a reply crafted here makes arping see our MAC', async () => {
+    const from = agent.events.length;
+    const answered = new Set<string>();
+    const responder = setInterval(() => {
+      for (const e of agent.events.slice(from)) {
+        if (e.ev !== 'frame' || answered.has(String(e.hex))) continue;
+        answered.add(String(e.hex));
+        const f = frameOf(e);
+        if (isArpRequestFor(f, VIP))
+          agent.command({ op: 'send', hex: craftReply(f, pair.macA).toString('hex') });
+      }
+    }, 5);
+    try {
+      const out = await arping(pair.b, VIP, 3);
+      expect(out).toMatch(new RegExp(`reply from ${VIP.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
+      expect(out).toMatch(/Received [1-9]\d* response/);
+    } finally {
+      clearInterval(responder);
+    }
+    const requests = agent.events
+      .slice(from)
+      .filter((e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), VIP));
+    expect(requests.length).toBeGreaterThanOrEqual(3);
+    expect(
+      frameOf(requests[0] as AgentEvent)
+        .subarray(6, 12)
+        .toString('hex'),
+    ).toBe(pair.macB.replaceAll(':', ''));
+  });
+
+  it('never delivers its own outgoing frames; the peer sees them; batches count', async () => {
+    const marker = '192.0.2.99';
+    const req = Buffer.from(
+      `ffffffffffff${pair.macA.replaceAll(':', '')}08060001080006040001${pair.macA.replaceAll(':', '')}c0000201000000000000c0000263`,
+      'hex',
+    );
+    expect(isArpRequestFor(req, marker)).toBe(true);
+    const [fromA, fromB] = [agent.events.length, peer.events.length];
+    agent.command({ op: 'sendBatch', hex: [req.toString('hex'), req.toString('hex'), req.toString('hex')] });
+    expect((await agent.waitFor((e) => e.ev === 'sent', 5000, fromA)).n).toBe(3);
+    await peer.waitFor((e) => e.ev === 'frame' && e.hex === req.toString('hex'), 5000, fromB);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(peer.events.slice(fromB).filter((e) => e.hex === req.toString('hex'))).toHaveLength(3);
+    expect(
+      agent.events.slice(fromA).filter((e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), marker)),
+    ).toEqual([]);
+    const at = agent.events.length;
+    agent.command({ op: 'stats' });
+    const stats = await agent.waitFor((e) => e.ev === 'stats', 5000, at);
+    expect(stats.dropped).toBe(0);
+    expect(stats.sent).toBeGreaterThanOrEqual(4); // 3 here, and the replies of the test before
+  });
+
+  it('close() stops delivery', async () => {
+    const at = agent.events.length;
+    agent.command({ op: 'close' });
+    const closed = await agent.waitFor((e) => e.ev === 'closed', 5000, at);
+    const out = await arping(pair.b, VIP, 2);
+    expect(out).toMatch(/Received 0 response/);
+    expect(agent.events.slice(at).filter((e) => e.ev === 'frame')).toEqual([]);
+    const later = agent.events.length;
+    agent.command({ op: 'send', hex: '00'.repeat(42) });
+    expect(await agent.waitFor((e) => e.ev === 'error', 5000, later)).toMatchObject({
+      code: 'ERR_LINK_CLOSED',
+    });
+    expect((closed.stats as { received: number }).received).toBeGreaterThanOrEqual(3);
+  });
+
+  it('throws ENODEV naming the interface when it does not exist', () => {
+    let thrown: unknown;
+    try {
+      openLink('hn-missing0', () => {});
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect(thrown).toMatchObject({ code: 'ENODEV', message: expect.stringContaining('hn-missing0') });
+  });
+
+  it('throws EPERM without CAP_NET_RAW', async () => {
+    const { stdout } = await run('ip', [
+      'netns',
+      'exec',
+      pair.a,
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--inh-caps=-all',
+      process.execPath,
+      `${packageRoot()}/dist/bench/link-agent.js`,
+      'veth0',
+    ]).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+    const first = JSON.parse(stdout.split('\n')[0] ?? '{}') as AgentEvent;
+    expect(first).toMatchObject({ ev: 'error', code: 'EPERM', message: expect.stringContaining('veth0') });
+  });
+});
