@@ -7,7 +7,8 @@
 //    not silence of theirs);
 //  - within an incarnation, sequence numbers only go up (a replay is dropped);
 //  - a new incarnation is believed only when the packet echoes one of our own recent sentAt
-//    values: that proves it was made after we sent them, which no recorded packet can;
+//    values, newer than any the current incarnation echoed: that proves it was made after we
+//    sent them, which no recorded packet can;
 //  - `leaving` marks the node left at once, and nothing but a new incarnation revives it.
 import { type GossipEntry, type Message, NEVER, nodeId } from './codec.js';
 
@@ -58,6 +59,8 @@ interface Peer {
   evidenceAt: number;
   /** totalLateness when evidenceAt was set: the lateness since then extends the deadline. */
   latenessMark: number;
+  /** Newest sentAt of ours echoed by an accepted packet of the current incarnation. */
+  echoMark: number;
   /** Its newest signed sentAt, which we echo back. */
   echo: { incarnation: string; seq: number; ts: number; at: number } | undefined;
 }
@@ -103,6 +106,7 @@ export class Detector {
         directAt: undefined,
         evidenceAt: Number.NEGATIVE_INFINITY,
         latenessMark: 0,
+        echoMark: Number.NEGATIVE_INFINITY,
         echo: undefined,
       };
       this.peers.set(name, p);
@@ -142,10 +146,14 @@ export class Detector {
       if (p.state === 'left') return { verdict: 'left', changes: [] };
     } else {
       if (!fresh) return { verdict: echoOfUs === undefined ? 'unproven' : 'replay', changes: [] };
+      // Newer than what the current incarnation has echoed: else a recorded packet of the
+      // previous boot, replayed within the proof window, would switch us back.
+      if (echoOfUs.echoTs <= p.echoMark) return { verdict: 'replay', changes: [] };
       restarted = p.incarnation !== undefined;
       p.incarnation = m.incarnation;
       p.lastSeq = m.seq;
     }
+    if (fresh && echoOfUs.echoTs > p.echoMark) p.echoMark = echoOfUs.echoTs;
     const changes: MembershipChange[] = [];
     const result = (): HeardResult =>
       rttMs === undefined ? { verdict: 'accepted', changes } : { verdict: 'accepted', changes, rttMs };
