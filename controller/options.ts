@@ -4,7 +4,13 @@
  */
 import { hostname } from 'node:os';
 import cron from 'node-cron';
-import { checkLogLevel, type FlagSpec, helpText as helpTextOf, parseFlags, UsageError } from '../kube/flags.js';
+import {
+  checkLogLevel,
+  type FlagSpec,
+  helpText as helpTextOf,
+  parseFlags,
+  UsageError,
+} from '../kube/flags.js';
 
 export interface Options {
   kubeconfig: string | undefined;

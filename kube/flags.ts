@@ -56,7 +56,7 @@ function convert(f: FlagSpec, raw: string): FlagValue {
   }
   if (f.kind === 'duration') {
     const [lo, hi] = f.range ?? [100, 3_600_000];
-    const ms = raw.trim() === "0" ? 0 : parseDuration(raw);
+    const ms = raw.trim() === '0' ? 0 : parseDuration(raw);
     if (ms === undefined || ms < lo || ms > hi)
       throw new UsageError(
         `--${f.name}: expected a duration from ${formatDuration(lo)} to ${formatDuration(hi)} such as 15s or 500ms, got "${raw}"`,

@@ -38,7 +38,12 @@ function attempt(url: string, timeoutMs: number): Promise<Omit<Attempt, 't'>> {
 }
 
 /** Attempts until `durationMs` passed; at most `durationMs / intervalMs + 1` of them. */
-export async function probe(url: string, intervalMs: number, timeoutMs: number, durationMs: number): Promise<Attempt[]> {
+export async function probe(
+  url: string,
+  intervalMs: number,
+  timeoutMs: number,
+  durationMs: number,
+): Promise<Attempt[]> {
   const out: Attempt[] = [];
   const start = performance.now();
   const inflight: Promise<void>[] = [];
@@ -74,10 +79,13 @@ export function outageMs(attempts: readonly Attempt[], atMs: number): number | u
 async function main(): Promise<void> {
   const args = new Map<string, string>();
   const argv = process.argv.slice(2);
-  for (let i = 0; i + 1 < argv.length; i += 2) args.set((argv[i] as string).replace(/^--/, ''), argv[i + 1] as string);
+  for (let i = 0; i + 1 < argv.length; i += 2)
+    args.set((argv[i] as string).replace(/^--/, ''), argv[i + 1] as string);
   const url = args.get('url');
   if (!url) {
-    process.stderr.write('usage: probe --url URL [--interval-ms 20] [--timeout-ms 100] [--duration-ms 5000]\n');
+    process.stderr.write(
+      'usage: probe --url URL [--interval-ms 20] [--timeout-ms 100] [--duration-ms 5000]\n',
+    );
     process.exitCode = 2;
     return;
   }

@@ -50,7 +50,13 @@ import type { SpeakerMetrics } from './metrics.js';
 import { SolicitedNodeGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
-import { COMPONENT_LABEL, PresenceLease, type PeerPresence, presenceExpired, readPresence } from './presence.js';
+import {
+  COMPONENT_LABEL,
+  type PeerPresence,
+  PresenceLease,
+  presenceExpired,
+  readPresence,
+} from './presence.js';
 import { respond } from './responder.js';
 import { desiredAnnouncements, NODE_LABEL, nodeLabelValue } from './status.js';
 import { parseSpeakerModel } from './translate.js';
@@ -193,7 +199,15 @@ export class SpeakerApp {
 
   /** Informers synced and heartbeats running: the speaker can do its job. */
   ready(): boolean | string {
-    const all = [this.nodes, this.services, this.pools, this.ads, this.slices, this.leases, this.announcements];
+    const all = [
+      this.nodes,
+      this.services,
+      this.pools,
+      this.ads,
+      this.slices,
+      this.leases,
+      this.announcements,
+    ];
     const waiting = all.filter((i) => !i.hasSynced()).length;
     return waiting === 0 ? true : `${waiting} caches not synced`;
   }
@@ -203,7 +217,15 @@ export class SpeakerApp {
     this.links.refresh();
     await this.membership.start();
     this.membership.onChange(() => this.schedule());
-    const all = [this.nodes, this.services, this.pools, this.ads, this.slices, this.leases, this.announcements];
+    const all = [
+      this.nodes,
+      this.services,
+      this.pools,
+      this.ads,
+      this.slices,
+      this.leases,
+      this.announcements,
+    ];
     const caches = new AbortController();
     for (const i of all) {
       i.onChange(() => this.schedule());
@@ -327,15 +349,22 @@ export class SpeakerApp {
     const held = this.holdDown.inHoldDown(now);
     this.armHoldTimer(now);
     const plan = planOwnership(model, live, held);
-    for (const a of this.announcements.list()) for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
-    for (const [ip, e] of this.plan) if (e.owner !== undefined && e.owner !== this.o.nodeName) this.announcedBefore.add(ip);
+    for (const a of this.announcements.list())
+      for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
+    for (const [ip, e] of this.plan)
+      if (e.owner !== undefined && e.owner !== this.o.nodeName) this.announcedBefore.add(ip);
     this.plan = plan;
     const quiet = now - this.startedAt < this.quietMs();
-    const wanted = quiet ? new Map<string, OwnedIp>() : announcedBy(this.o.nodeName, plan, this.guard.holds());
+    const wanted = quiet
+      ? new Map<string, OwnedIp>()
+      : announcedBy(this.o.nodeName, plan, this.guard.holds());
     this.guard.retain(new Set(wanted.keys()));
     const next = new Map<string, OwnedIp>();
     for (const [ip, ow] of wanted) {
-      if (this.owned.has(ip) || this.guard.mayAnnounce(ip, this.o.conflictProbe && !this.announcedBefore.has(ip)))
+      if (
+        this.owned.has(ip) ||
+        this.guard.mayAnnounce(ip, this.o.conflictProbe && !this.announcedBefore.has(ip))
+      )
         next.set(ip, ow);
     }
     this.apply(next);
@@ -345,7 +374,8 @@ export class SpeakerApp {
     const at = this.holdDown.nextChange(now);
     if (this.holdTimer) this.clock.clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
-    if (at !== undefined) this.holdTimer = this.clock.setTimeout(() => this.schedule(), Math.max(1, at - now));
+    if (at !== undefined)
+      this.holdTimer = this.clock.setTimeout(() => this.schedule(), Math.max(1, at - now));
   }
 
   private apply(next: Map<string, OwnedIp>): void {
@@ -366,8 +396,17 @@ export class SpeakerApp {
       const failover = this.announcedBefore.has(ow.ip);
       this.metrics.takeovers.inc({ cause: failover ? 'failover' : 'new' });
       this.announcedBefore.add(ow.ip);
-      this.log.info({ ip: ow.ip, service: ow.services.join(','), interfaces: this.interfacesOf(ow) }, 'announcing');
-      for (const svc of ow.services) this.event(svc, 'Normal', 'Announcing', `${ow.ip} announced by node ${this.o.nodeName} on ${this.interfacesOf(ow).join(',') || 'no interface'}`);
+      this.log.info(
+        { ip: ow.ip, service: ow.services.join(','), interfaces: this.interfacesOf(ow) },
+        'announcing',
+      );
+      for (const svc of ow.services)
+        this.event(
+          svc,
+          'Normal',
+          'Announcing',
+          `${ow.ip} announced by node ${this.o.nodeName} on ${this.interfacesOf(ow).join(',') || 'no interface'}`,
+        );
     }
     for (const ow of t.changed) this.joinGroups(ow);
     this.announcer.takeover(t.gained.map((o) => o.ip));
@@ -447,7 +486,10 @@ export class SpeakerApp {
   private plannedInterfaces(ip: string): string[] {
     const e = this.plan.get(ip);
     if (!e) return [];
-    const ow = announcedBy(this.o.nodeName, new Map([[ip, e]]), { yielded: new Map(), conflicted: new Map() }).get(ip);
+    const ow = announcedBy(this.o.nodeName, new Map([[ip, e]]), {
+      yielded: new Map(),
+      conflicted: new Map(),
+    }).get(ip);
     return ow ? this.interfacesOf(ow) : [];
   }
 
@@ -456,20 +498,32 @@ export class SpeakerApp {
     this.log.warn({ ip, mac }, 'a host that is not a speaker answers for a pool IP');
     const e = this.plan.get(ip);
     for (const svc of e?.ann.services ?? [])
-      this.event(svc, 'Warning', 'IPConflict', `${ip} is answered on the LAN by ${mac}, which is not a heraldlb speaker; node ${this.o.nodeName} does not announce it until that stops`);
+      this.event(
+        svc,
+        'Warning',
+        'IPConflict',
+        `${ip} is answered on the LAN by ${mac}, which is not a heraldlb speaker; node ${this.o.nodeName} does not announce it until that stops`,
+      );
   }
 
   private event(svcKey: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const svc = this.services.get(svcKey);
     const { namespace, name } = splitKey(svcKey);
-    const ref: V1ObjectReference = { apiVersion: 'v1', kind: 'Service', namespace, name, uid: svc?.metadata?.uid };
+    const ref: V1ObjectReference = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      namespace,
+      name,
+      uid: svc?.metadata?.uid,
+    };
     this.recorder.record(ref, type, reason, message);
   }
 
   private desiredStatus(): Map<string, L2Announcement> {
     if (this.stopping) return new Map();
     const services = new Map<string, { uid: string }>();
-    for (const s of this.services.list()) if (s.metadata?.uid) services.set(objectKey(s), { uid: s.metadata.uid });
+    for (const s of this.services.list())
+      if (s.metadata?.uid) services.set(objectKey(s), { uid: s.metadata.uid });
     return desiredAnnouncements(this.o.nodeName, this.owned, {
       since: this.since,
       macs: this.links.macs(),
@@ -481,7 +535,8 @@ export class SpeakerApp {
   private storedStatus(): Map<string, L2Announcement> {
     const mine = nodeLabelValue(this.o.nodeName);
     const out = new Map<string, L2Announcement>();
-    for (const a of this.announcements.list()) if (a.metadata.labels?.[NODE_LABEL] === mine) out.set(objectKey(a), a);
+    for (const a of this.announcements.list())
+      if (a.metadata.labels?.[NODE_LABEL] === mine) out.set(objectKey(a), a);
     return out;
   }
 

@@ -31,7 +31,12 @@ export function announcedBy(
   const out = new Map<string, OwnedIp>(); // ip -> what we announce for it
   for (const [ip, e] of plan) {
     if (e.owner !== self || holds.yielded.has(ip) || holds.conflicted.has(ip)) continue;
-    out.set(ip, { ip, family: e.ann.family, services: e.ann.services, interfaces: interfacesOn(e.ann, self) });
+    out.set(ip, {
+      ip,
+      family: e.ann.family,
+      services: e.ann.services,
+      interfaces: interfacesOn(e.ann, self),
+    });
   }
   return out;
 }
@@ -48,7 +53,10 @@ export interface Transition {
 const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
   a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 
-export function transition(before: ReadonlyMap<string, OwnedIp>, after: ReadonlyMap<string, OwnedIp>): Transition {
+export function transition(
+  before: ReadonlyMap<string, OwnedIp>,
+  after: ReadonlyMap<string, OwnedIp>,
+): Transition {
   const t: Transition = { gained: [], lost: [], changed: [] };
   for (const [ip, o] of after) {
     const b = before.get(ip);

@@ -100,7 +100,9 @@ export class Links {
     const o = this.open.get(ifname);
     if (!o || frames.length === 0) return 0;
     try {
-      return frames.length === 1 ? (o.sock.send(frames[0] as Buffer), 1) : o.sock.sendBatch(frames);
+      if (frames.length > 1) return o.sock.sendBatch(frames);
+      o.sock.send(frames[0] as Buffer);
+      return 1;
     } catch (err) {
       this.d.log.warn({ interface: ifname, err }, 'send failed');
       return 0;

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** heraldlb-speaker: parse flags, build the root logger and clients, run until signalled. */
 import pino from 'pino';
-import { loadConnection } from '../kube/connection.js';
 import { systemClock } from '../kube/clock.js';
+import { loadConnection } from '../kube/connection.js';
 import { HealthServer, splitHostPort } from '../kube/health-server.js';
 import { SpeakerApp } from './app.js';
 import { speakerMetrics } from './metrics.js';
@@ -34,9 +34,13 @@ async function main(): Promise<number> {
   const app = new SpeakerApp(opts, conn, systemClock, metrics, log.child({ component: 'speaker' }));
   if (opts.metricsAddr) {
     const [host, port] = splitHostPort(opts.metricsAddr);
-    await new HealthServer({ host, port, registry: metrics.registry, ready: () => app.ready(), logger: log }).start(
-      stop.signal,
-    );
+    await new HealthServer({
+      host,
+      port,
+      registry: metrics.registry,
+      ready: () => app.ready(),
+      logger: log,
+    }).start(stop.signal);
   }
   log.info({ interfacesFrom: 'sysfs', heartbeatPort: opts.heartbeatPort }, 'starting');
   await app.run(stop.signal);

@@ -32,7 +32,13 @@ export interface Options {
 }
 
 const FLAGS: FlagSpec[] = [
-  { name: 'kubeconfig', env: 'KUBECONFIG', help: 'kubeconfig path; in-cluster config when empty', kind: 'string', def: '' },
+  {
+    name: 'kubeconfig',
+    env: 'KUBECONFIG',
+    help: 'kubeconfig path; in-cluster config when empty',
+    kind: 'string',
+    def: '',
+  },
   {
     name: 'node-name',
     env: 'NODE_NAME',
@@ -130,7 +136,13 @@ const FLAGS: FlagSpec[] = [
     kind: 'string',
     def: '0.0.0.0:7473',
   },
-  { name: 'log-level', env: 'HERALDLB_LOG_LEVEL', help: 'trace|debug|info|warn|error', kind: 'string', def: 'info' },
+  {
+    name: 'log-level',
+    env: 'HERALDLB_LOG_LEVEL',
+    help: 'trace|debug|info|warn|error',
+    kind: 'string',
+    def: 'info',
+  },
 ];
 
 export { UsageError };
@@ -164,7 +176,8 @@ export function parseOptions(
   if (get === 'help') return 'help';
   checkLogLevel(get('log-level') as string);
   const nodeName = get('node-name') as string;
-  if (!nodeName) throw new UsageError('--node-name is required (or NODE_NAME): the Node this speaker runs on');
+  if (!nodeName)
+    throw new UsageError('--node-name is required (or NODE_NAME): the Node this speaker runs on');
   if (!(get('key-file') as string)) throw new UsageError('--key-file: a heartbeat key file is required');
   const intervalMs = get('heartbeat-interval') as number;
   const deadAfterMs = get('dead-after') as number;

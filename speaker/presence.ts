@@ -37,11 +37,17 @@ export function readPresence(lease: V1Lease): PeerPresence | undefined {
     .split(',')
     .map((m) => m.trim().toLowerCase())
     .filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m));
-  return { node, renewedAt: Number.isFinite(renewedAt) ? renewedAt : 0, durationMs: (lease.spec?.leaseDurationSeconds ?? 0) * 1000, macs };
+  return {
+    node,
+    renewedAt: Number.isFinite(renewedAt) ? renewedAt : 0,
+    durationMs: (lease.spec?.leaseDurationSeconds ?? 0) * 1000,
+    macs,
+  };
 }
 
 /** Expired by the wall clock, with the Lease's own duration. */
-export const presenceExpired = (p: PeerPresence, nowWall: number): boolean => p.renewedAt + p.durationMs < nowWall;
+export const presenceExpired = (p: PeerPresence, nowWall: number): boolean =>
+  p.renewedAt + p.durationMs < nowWall;
 
 export interface PresenceDeps {
   conn: Connection;

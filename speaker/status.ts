@@ -56,7 +56,11 @@ export function desiredAnnouncements(
     if (!ref) continue;
     const { namespace, name } = splitKey(svc);
     const ifs = [...new Set(ips.flatMap((o) => o.interfaces ?? f.allInterfaces))].sort();
-    const since = ips.map((o) => f.since.get(o.ip) ?? '').sort()[0] ?? '';
+    const since =
+      ips
+        .map((o) => f.since.get(o.ip) ?? '')
+        .filter((t) => t !== '')
+        .sort()[0] ?? '';
     const objName = announcementName(name, node);
     out.set(`${namespace}/${objName}`, {
       apiVersion: `${GROUP}/${VERSION}`,

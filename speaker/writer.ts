@@ -29,7 +29,13 @@ export function restAnnouncementApi(conn: Connection): AnnouncementApi {
   const q = { fieldManager: FIELD_MANAGER };
   return {
     create: (obj) =>
-      sendJson(conn, 'POST', path(obj.metadata.namespace ?? ''), { ...obj, status: undefined }, { query: q, timeoutMs: 10_000 }),
+      sendJson(
+        conn,
+        'POST',
+        path(obj.metadata.namespace ?? ''),
+        { ...obj, status: undefined },
+        { query: q, timeoutMs: 10_000 },
+      ),
     patchStatus: (ns, name, status) =>
       sendJson(conn, 'PATCH', `${path(ns, name)}/status`, { status }, { query: q, timeoutMs: 10_000 }),
     remove: async (ns, name) => {

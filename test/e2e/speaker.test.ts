@@ -51,7 +51,11 @@ describe.runIf(labAvailable())('speaker', () => {
     expect(await servedBy(d, ip)).toBe(owner);
     await deleteService(a(), 'basic');
     // Deleted: the owner stops answering and removes its record.
-    await until('silent after delete', async () => ((await answeringMacs(d, ip, 2)).length === 0 ? true : undefined), 10_000);
+    await until(
+      'silent after delete',
+      async () => ((await answeringMacs(d, ip, 2)).length === 0 ? true : undefined),
+      10_000,
+    );
   });
 
   it('IPv6: NDP answered with exactly the owner\u2019s MAC (multicast NS), and curl reaches the owner', async () => {
@@ -76,7 +80,11 @@ describe.runIf(labAvailable())('speaker', () => {
       expect((await answeringMacs(d, ip, 1)).length).toBeLessThanOrEqual(1);
       await sleep(1000);
     }
-    await until('one MAC after revive', async () => ((await answeringMacs(d, ip)).length === 1 ? true : undefined), 10_000);
+    await until(
+      'one MAC after revive',
+      async () => ((await answeringMacs(d, ip)).length === 1 ? true : undefined),
+      10_000,
+    );
     await deleteService(a(), 'kill');
   });
 
@@ -106,7 +114,11 @@ describe.runIf(labAvailable())('speaker', () => {
     expect(m.after).not.toBe(owner);
     await d.fault('link-up', owner);
     const deadline = Date.now() + 2500;
-    await until('one MAC after link up', async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined), 6000);
+    await until(
+      'one MAC after link up',
+      async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined),
+      6000,
+    );
     expect(Date.now()).toBeLessThan(deadline + 3000);
     await sleep(4000); // past hold-down: still exactly one
     expect((await answeringMacs(d, ip)).length).toBe(1);
@@ -120,7 +132,12 @@ describe.runIf(labAvailable())('speaker', () => {
     expect((await answeringMacs(d, ip, 2)).length).toBe(1);
     await d.fault('heal', owner);
     const healed = Date.now();
-    await until('one MAC after heal', async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined), 5000, 50);
+    await until(
+      'one MAC after heal',
+      async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined),
+      5000,
+      50,
+    );
     expect(Date.now() - healed).toBeLessThan(2500 + 1500); // + one arping round
     for (let i = 0; i < 3; i++) {
       expect((await answeringMacs(d, ip, 1)).length).toBe(1);
@@ -136,7 +153,11 @@ describe.runIf(labAvailable())('speaker', () => {
     await endpointOn(a(), 'local', 'node2', '192.0.2.12');
     expect(await ownerOf(a(), 'local')).toBe('node2');
     await endpointOn(a(), 'local', 'node3', '192.0.2.13');
-    await until('owner node3', async () => ((await ownerOf(a(), 'local')) === 'node3' ? true : undefined), 10_000);
+    await until(
+      'owner node3',
+      async () => ((await ownerOf(a(), 'local')) === 'node3' ? true : undefined),
+      10_000,
+    );
     expect(await answeringMacs(d, ip)).toEqual([d.macOf('node3')]);
     await deleteService(a(), 'local');
   });
@@ -148,7 +169,11 @@ describe.runIf(labAvailable())('speaker', () => {
     });
     try {
       const { ip } = await fresh('selected');
-      await until('owner node1', async () => ((await ownerOf(a(), 'selected')) === 'node1' ? true : undefined), 10_000);
+      await until(
+        'owner node1',
+        async () => ((await ownerOf(a(), 'selected')) === 'node1' ? true : undefined),
+        10_000,
+      );
       expect(await answeringMacs(d, ip)).toEqual([d.macOf('node1')]);
     } finally {
       await advertise(a(), 'e2e', { ipAddressPools: ['e2e'] });

@@ -46,7 +46,16 @@ export function labDriver(nodeCount: number): ClusterDriver {
         'ip',
         [
           ...['netns', 'exec', 'hlb-client', process.execPath, join(root, 'dist', 'lab', 'probe.js')],
-          ...['--url', url, '--interval-ms', String(intervalMs), '--timeout-ms', '100', '--duration-ms', String(durationMs)],
+          ...[
+            '--url',
+            url,
+            '--interval-ms',
+            String(intervalMs),
+            '--timeout-ms',
+            '100',
+            '--duration-ms',
+            String(durationMs),
+          ],
         ],
         durationMs + 30_000,
       );
@@ -55,7 +64,14 @@ export function labDriver(nodeCount: number): ClusterDriver {
     },
     async fault(f, node) {
       if (f === 'link-down' || f === 'link-up') {
-        const r = await sh('ip', ['-n', 'hlb-lan', 'link', 'set', `v${node}`, f === 'link-down' ? 'down' : 'up']);
+        const r = await sh('ip', [
+          '-n',
+          'hlb-lan',
+          'link',
+          'set',
+          `v${node}`,
+          f === 'link-down' ? 'down' : 'up',
+        ]);
         if (r.code !== 0) throw new Error(`${f} ${node}: ${r.stderr}`);
         return;
       }

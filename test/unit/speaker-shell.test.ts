@@ -18,6 +18,8 @@ const ASKER = '02:00:00:00:00:09';
 const arpRequest = (target: string, senderMac = ASKER, senderIp = '192.0.2.100'): Inbound => ({
   kind: 'arp-request',
   srcMac: senderMac,
+  dstMac: 'ff:ff:ff:ff:ff:ff',
+  targetMac: '00:00:00:00:00:00',
   senderMac,
   senderIp,
   targetIp: target,
@@ -36,8 +38,18 @@ describe('responder', () => {
     ['an owned IP on another interface', arpRequest('192.0.2.201'), 'eth0', 'ignore'],
     ['an IP not ours', arpRequest('192.0.2.202'), 'eth0', 'ignore'],
     ['our own request', arpRequest('192.0.2.200', OUR), 'eth0', 'ignore'],
-    ['a probe (sender 0.0.0.0) for our IP: defended', arpRequest('192.0.2.200', ASKER, '0.0.0.0'), 'eth0', 'reply'],
-    ['a peer\u2019s gratuitous ARP for our IP', arpRequest('192.0.2.200', PEER, '192.0.2.200'), 'eth0', 'foreign'],
+    [
+      'a probe (sender 0.0.0.0) for our IP: defended',
+      arpRequest('192.0.2.200', ASKER, '0.0.0.0'),
+      'eth0',
+      'reply',
+    ],
+    [
+      'a peer\u2019s gratuitous ARP for our IP',
+      arpRequest('192.0.2.200', PEER, '192.0.2.200'),
+      'eth0',
+      'foreign',
+    ],
   ] as const)('ARP request: %s -> %s', (_, msg, ifname, kind) => {
     expect(respond(msg, ifname, OUR, owned, ours).kind).toBe(kind);
   });
@@ -46,11 +58,22 @@ describe('responder', () => {
     const v = respond(arpRequest('192.0.2.200'), 'eth0', OUR, owned, ours);
     if (v.kind !== 'reply') throw new Error(v.kind);
     const back = parseFrame(v.frame);
-    expect(back).toMatchObject({ ok: true, msg: { kind: 'arp-reply', senderMac: OUR, senderIp: '192.0.2.200', targetIp: '192.0.2.100' } });
+    expect(back).toMatchObject({
+      ok: true,
+      msg: { kind: 'arp-reply', senderMac: OUR, senderIp: '192.0.2.200', targetIp: '192.0.2.100' },
+    });
   });
 
   it('an ARP reply for an owned or watched IP from another MAC is a foreign claim', () => {
-    const reply: Inbound = { kind: 'arp-reply', srcMac: PEER, senderMac: PEER, senderIp: '192.0.2.210', targetIp: '0.0.0.0' };
+    const reply: Inbound = {
+      kind: 'arp-reply',
+      srcMac: PEER,
+      dstMac: OUR,
+      targetMac: OUR,
+      senderMac: PEER,
+      senderIp: '192.0.2.210',
+      targetIp: '0.0.0.0',
+    };
     expect(respond(reply, 'eth0', OUR, owned, ours).kind).toBe('ignore');
     expect(respond(reply, 'eth0', OUR, owned, ours, (ip) => ip === '192.0.2.210')).toEqual({
       kind: 'foreign',
@@ -110,7 +133,9 @@ describe('status objects', () => {
       mac: OUR,
       since: '2026-01-01T00:00:00.000Z',
     });
-    expect(o?.metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Service', name: 'web', uid: 'u1' }]);
+    expect(o?.metadata.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Service', name: 'web', uid: 'u1' },
+    ]);
   });
 
   it('long names stay within the API limits and distinct', () => {
@@ -161,8 +186,14 @@ describe('announcer', () => {
 
   it('gratuitous ARP is a request and a reply with sender = target = the IP', () => {
     const [req, rep] = gratuitousArp('192.0.2.9', OUR);
-    expect(parseFrame(req)).toMatchObject({ ok: true, msg: { kind: 'arp-request', senderIp: '192.0.2.9', targetIp: '192.0.2.9' } });
-    expect(parseFrame(rep)).toMatchObject({ ok: true, msg: { kind: 'arp-reply', senderIp: '192.0.2.9', targetIp: '192.0.2.9' } });
+    expect(parseFrame(req)).toMatchObject({
+      ok: true,
+      msg: { kind: 'arp-request', senderIp: '192.0.2.9', targetIp: '192.0.2.9' },
+    });
+    expect(parseFrame(rep)).toMatchObject({
+      ok: true,
+      msg: { kind: 'arp-reply', senderIp: '192.0.2.9', targetIp: '192.0.2.9' },
+    });
     expect(parseFrame(arpProbe('192.0.2.9', OUR))).toMatchObject({ ok: true, msg: { senderIp: '0.0.0.0' } });
   });
 });
@@ -188,6 +219,7 @@ function guard(over: Partial<ConstructorParameters<typeof Guard>[0]> = {}) {
     onSplitBrain: () => undefined,
     ...over,
   });
+  g.start();
   return { g, clock, probes, conflicts, owned, changes: () => changes };
 }
 
@@ -243,10 +275,17 @@ describe('speaker options', () => {
     expect(() => parseOptions(['--node-name', 'n1', '--dead-after', '100ms'], {})).toThrow(/--dead-after/);
     expect(() => parseOptions(['--node-name', 'n1', '--heartbeat-port', '0'], {})).toThrow(UsageError);
     const o = parseOptions([], { NODE_NAME: 'n1' });
-    expect(o).toMatchObject({ nodeName: 'n1', garpOffsetsMs: [0, 250, 1000, 2000, 4000], heartbeatPort: 7947 });
+    expect(o).toMatchObject({
+      nodeName: 'n1',
+      garpOffsetsMs: [0, 250, 1000, 2000, 4000],
+      heartbeatPort: 7947,
+    });
   });
 
-  it.each(['', '250ms,100ms', 'soon', Array(17).fill('1s').join(',')])('refuses the GARP schedule %j', (s) => {
-    expect(() => parseGarpSchedule(s)).toThrow(/--garp-schedule/);
-  });
+  it.each(['', '250ms,100ms', 'soon', Array(17).fill('1s').join(',')])(
+    'refuses the GARP schedule %j',
+    (s) => {
+      expect(() => parseGarpSchedule(s)).toThrow(/--garp-schedule/);
+    },
+  );
 });

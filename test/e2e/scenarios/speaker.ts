@@ -24,7 +24,12 @@ export function api(d: ClusterDriver): Api {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `check` returns a value (not undefined); bounded by time and count. */
-export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 10_000; i++) {
     const v = await check().catch(() => undefined);
@@ -35,7 +40,11 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
   throw new Error(`${what}: not within ${timeoutMs} ms`);
 }
 
-async function replaceCluster(a: Api, plural: string, body: { metadata: { name: string } } & object): Promise<void> {
+async function replaceCluster(
+  a: Api,
+  plural: string,
+  body: { kind: string; metadata: { name: string }; spec: object },
+): Promise<void> {
   try {
     await a.custom.deleteClusterCustomObject({ ...G, plural, name: body.metadata.name });
   } catch {
@@ -44,7 +53,11 @@ async function replaceCluster(a: Api, plural: string, body: { metadata: { name: 
   await until(
     `${plural}/${body.metadata.name} created`,
     async () => {
-      await a.custom.createClusterCustomObject({ ...G, plural, body: { apiVersion: 'heraldlb.io/v1beta1', ...body } });
+      await a.custom.createClusterCustomObject({
+        ...G,
+        plural,
+        body: { apiVersion: 'heraldlb.io/v1beta1', ...body },
+      });
       return true;
     },
     10_000,
@@ -53,7 +66,11 @@ async function replaceCluster(a: Api, plural: string, body: { metadata: { name: 
 }
 
 export async function pool(a: Api, name: string, addresses: string[]): Promise<void> {
-  await replaceCluster(a, 'ipaddresspools', { kind: 'IPAddressPool', metadata: { name }, spec: { addresses } });
+  await replaceCluster(a, 'ipaddresspools', {
+    kind: 'IPAddressPool',
+    metadata: { name },
+    spec: { addresses },
+  });
 }
 
 export async function advertise(a: Api, name: string, spec: object): Promise<void> {
@@ -68,14 +85,18 @@ export async function service(
   const namespace = opts.ns ?? 'default';
   try {
     await a.core.deleteNamespacedService({ name, namespace });
-    await until('old service gone', async () => {
-      try {
-        await a.core.readNamespacedService({ name, namespace });
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, 10_000);
+    await until(
+      'old service gone',
+      async () => {
+        try {
+          await a.core.readNamespacedService({ name, namespace });
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      10_000,
+    );
   } catch {
     // absent
   }
@@ -100,7 +121,8 @@ export async function deleteService(a: Api, name: string, ns = 'default'): Promi
 export async function ipOf(a: Api, name: string, ns = 'default', timeoutMs = 15_000): Promise<string> {
   return until(
     `IP of ${ns}/${name}`,
-    async () => (await a.core.readNamespacedService({ name, namespace: ns })).status?.loadBalancer?.ingress?.[0]?.ip,
+    async () =>
+      (await a.core.readNamespacedService({ name, namespace: ns })).status?.loadBalancer?.ingress?.[0]?.ip,
     timeoutMs,
   );
 }
@@ -112,7 +134,11 @@ interface Announcement {
 
 /** Nodes whose L2Announcement for the Service exists (normally exactly one). */
 export async function announcers(a: Api, name: string, ns = 'default'): Promise<string[]> {
-  const list = (await a.custom.listNamespacedCustomObject({ ...G, namespace: ns, plural: 'l2announcements' })) as {
+  const list = (await a.custom.listNamespacedCustomObject({
+    ...G,
+    namespace: ns,
+    plural: 'l2announcements',
+  })) as {
     items: Announcement[];
   };
   return list.items
@@ -121,7 +147,13 @@ export async function announcers(a: Api, name: string, ns = 'default'): Promise<
     .sort();
 }
 
-export async function ownerOf(a: Api, name: string, ns = 'default', not?: string, timeoutMs = 15_000): Promise<string> {
+export async function ownerOf(
+  a: Api,
+  name: string,
+  ns = 'default',
+  not?: string,
+  timeoutMs = 15_000,
+): Promise<string> {
   return until(
     `the announcing node of ${ns}/${name}${not ? ` (not ${not})` : ''}`,
     async () => {
@@ -138,13 +170,15 @@ export async function answeringMacs(d: ClusterDriver, ip: string, count = 3): Pr
     const macs = new Set<string>();
     for (let i = 0; i < count; i++) {
       const r = await d.client('ndisc6', '-m', '-r', '1', '-w', '400', ip, 'eth0');
-      for (const m of r.stdout.matchAll(/Target link-layer address: ([0-9A-Fa-f:]{17})/g)) macs.add((m[1] as string).toLowerCase());
+      for (const m of r.stdout.matchAll(/Target link-layer address: ([0-9A-Fa-f:]{17})/g))
+        macs.add((m[1] as string).toLowerCase());
     }
     return [...macs].sort();
   }
   const r = await d.client('arping', '-b', '-c', String(count), '-w', String(count + 1), '-I', 'eth0', ip);
   const macs = new Set<string>();
-  for (const m of r.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)) macs.add((m[1] as string).toLowerCase());
+  for (const m of r.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g))
+    macs.add((m[1] as string).toLowerCase());
   return [...macs].sort();
 }
 
@@ -183,7 +217,13 @@ export async function measureFailover(
 }
 
 /** An EndpointSlice for a selector-less Service with one ready endpoint on `node`. */
-export async function endpointOn(a: Api, svc: string, node: string, address: string, ns = 'default'): Promise<void> {
+export async function endpointOn(
+  a: Api,
+  svc: string,
+  node: string,
+  address: string,
+  ns = 'default',
+): Promise<void> {
   const name = `${svc}-manual`;
   await a.discovery.deleteNamespacedEndpointSlice({ name, namespace: ns }).catch(() => undefined);
   await a.discovery.createNamespacedEndpointSlice({
