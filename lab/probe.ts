@@ -63,17 +63,17 @@ export async function probe(
 }
 
 /**
- * The outage around `atMs` (epoch ms): from the last success at or before it to the first
- * success after it, in ms; 0 when no attempt in between failed; undefined when service never
- * came back.
+ * The outage caused at or after `atMs` (epoch ms): the first failed attempt after it, back to
+ * the last success before that failure, forward to the first success after it (ms). 0 when
+ * nothing failed after `atMs`; undefined when service never came back.
  */
 export function outageMs(attempts: readonly Attempt[], atMs: number): number | undefined {
-  const before = attempts.filter((a) => a.ok && a.t <= atMs).at(-1);
-  const after = attempts.find((a) => a.ok && a.t > atMs);
+  const firstFail = attempts.find((a) => !a.ok && a.t >= atMs);
+  if (!firstFail) return 0;
+  const before = attempts.filter((a) => a.ok && a.t < firstFail.t).at(-1);
+  const after = attempts.find((a) => a.ok && a.t > firstFail.t);
   if (!after) return undefined;
-  const from = before?.t ?? atMs;
-  if (!attempts.some((a) => !a.ok && a.t > from && a.t < after.t)) return 0;
-  return Math.round((after.t - from) * 10) / 10;
+  return Math.round((after.t - (before?.t ?? firstFail.t)) * 10) / 10;
 }
 
 async function main(): Promise<void> {

@@ -38,7 +38,7 @@ import type { Logger } from '../kube/log.js';
 import { trimObject } from '../kube/trim.js';
 import { Announcer } from './announcer.js';
 import { announcedBy, type OwnedIp, transition } from './decider.js';
-import { rank } from './election.js';
+import { RankCache, rank } from './election.js';
 import { arpProbe, canonicalIp, nsProbe, parseFrame } from './frame.js';
 import { Guard } from './guard.js';
 import { HoldDown } from './hold-down.js';
@@ -91,6 +91,8 @@ export class SpeakerApp {
   // IPs some speaker announced before (a failover, not a first announcement, when they move)
   private readonly announcedBefore = new Set<string>();
   private plan = new Map<string, Ownership>();
+  private lastLive: ReadonlySet<string> = new Set();
+  private readonly ranks = new RankCache();
   private pending = false;
   private stopping = false;
   private readonly startedAt: number;
@@ -132,7 +134,7 @@ export class SpeakerApp {
       port: o.heartbeatPort,
       intervalMs: o.heartbeatIntervalMs,
       deadAfterMs: o.deadAfterMs,
-      log: log.child({ component: 'membership' }),
+      log, // it names its own component
     });
     this.links = new Links({
       list: () => usableInterfaces(listInterfaces()),
@@ -345,10 +347,12 @@ export class SpeakerApp {
     );
     const now = this.clock.now();
     const live = this.live();
+    this.lastLive = live;
     this.holdDown.observe(live, now);
     const held = this.holdDown.inHoldDown(now);
     this.armHoldTimer(now);
-    const plan = planOwnership(model, live, held);
+    this.ranks.retain(model.ips.map((i) => i.ip));
+    const plan = planOwnership(model, live, held, this.ranks.rank);
     for (const a of this.announcements.list())
       for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
     for (const [ip, e] of this.plan)

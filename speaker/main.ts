@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     });
   }
   const metrics = speakerMetrics();
-  const app = new SpeakerApp(opts, conn, systemClock, metrics, log.child({ component: 'speaker' }));
+  const app = new SpeakerApp(opts, conn, systemClock, metrics, log);
   if (opts.metricsAddr) {
     const [host, port] = splitHostPort(opts.metricsAddr);
     await new HealthServer({

@@ -7,10 +7,10 @@ import {
   checkLogLevel,
   type FlagSpec,
   helpText as helpTextOf,
-  parseDuration,
   parseFlags,
   UsageError,
 } from '../kube/flags.js';
+import { DEFAULT_GARP_OFFSETS_MS, GarpScheduleError, parseGarpOffsets } from './garp-schedule.js';
 
 export interface Options {
   kubeconfig: string | undefined;
@@ -102,9 +102,9 @@ const FLAGS: FlagSpec[] = [
   {
     name: 'garp-schedule',
     env: 'HERALDLB_GARP_SCHEDULE',
-    help: 'offsets of the gratuitous ARP / unsolicited NA bursts after a takeover',
+    help: 'offsets (ms) of the gratuitous ARP / unsolicited NA bursts after a takeover',
     kind: 'string',
-    def: '0,250ms,1s,2s,4s',
+    def: DEFAULT_GARP_OFFSETS_MS.join(','),
   },
   {
     name: 'self-probe-interval',
@@ -147,24 +147,17 @@ const FLAGS: FlagSpec[] = [
 
 export { UsageError };
 
-export function helpText(): string {
-  return helpTextOf('heraldlb-speaker', FLAGS);
+function garpOffsets(text: string): number[] {
+  try {
+    return parseGarpOffsets(text);
+  } catch (err) {
+    if (err instanceof GarpScheduleError) throw new UsageError(`--garp-schedule: ${err.message}`);
+    throw err;
+  }
 }
 
-/** "0,250ms,1s" -> [0, 250, 1000]: ascending, at most 16 bursts, each within 10 minutes. */
-export function parseGarpSchedule(text: string): number[] {
-  const parts = text.split(',').map((p) => p.trim());
-  const out: number[] = [];
-  for (const p of parts) {
-    const ms = p === '0' ? 0 : parseDuration(p);
-    if (ms === undefined || ms < 0 || ms > 600_000)
-      throw new UsageError(`--garp-schedule: "${p}" is not a duration such as 0, 250ms or 2s`);
-    if (out.length && ms <= (out[out.length - 1] as number))
-      throw new UsageError(`--garp-schedule: offsets must ascend, got "${text}"`);
-    out.push(ms);
-  }
-  if (out.length === 0 || out.length > 16) throw new UsageError('--garp-schedule: between 1 and 16 offsets');
-  return out;
+export function helpText(): string {
+  return helpTextOf('heraldlb-speaker', FLAGS);
 }
 
 /** Returns 'help' when --help was asked for; throws UsageError on a bad flag. */
@@ -195,7 +188,7 @@ export function parseOptions(
     heartbeatIntervalMs: intervalMs,
     deadAfterMs,
     holdDownMs: get('hold-down') as number,
-    garpOffsetsMs: parseGarpSchedule(get('garp-schedule') as string),
+    garpOffsetsMs: garpOffsets(get('garp-schedule') as string),
     selfProbeIntervalMs: get('self-probe-interval') as number,
     conflictProbe: get('conflict-probe') as boolean,
     presenceLeaseDurationMs: get('presence-lease-duration') as number,
