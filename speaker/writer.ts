@@ -124,6 +124,7 @@ export class AnnouncementWriter {
           if (classifyApiError(err) !== 'conflict') throw err; // 409 AlreadyExists: the cache lags
         }
         await this.d.api.patchStatus(namespace, name, want.status);
+        this.d.log.info({ announcement: key }, 'announcement status created');
       } else if (!sameStatus(have, want)) {
         await this.d.api.patchStatus(namespace, name, want.status);
       }
@@ -132,6 +133,7 @@ export class AnnouncementWriter {
       if (desired.has(key)) continue;
       const { namespace, name } = splitKey(key);
       await this.d.api.remove(namespace, name);
+      this.d.log.info({ announcement: key }, 'announcement status removed');
     }
   }
 }
