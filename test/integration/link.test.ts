@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentEvent, LinkAgent } from '../../bench/link-driver.js';
@@ -21,6 +22,11 @@ const addonBuilt = addonCandidates(packageRoot()).some((p) => existsSync(p));
 const problems = missing({ root: true, netns: true, commands: ['arping', 'setpriv'] });
 if (!addonBuilt) problems.push('the AF_PACKET addon is not built (`npm run build:native`)');
 const ready = refuseOrWarn('link integration', problems);
+// The image runs Node 24: the same .node file must load and answer there (lab/bin/node24.sh).
+const cached = join(process.env.HOME ?? '/root', '.cache', 'heraldlb', 'node-24', 'bin', 'node');
+const node24 = process.env.HERALDLB_NODE24 || (existsSync(cached) ? cached : '');
+const ready24 =
+  ready && refuseOrWarn('link on node24', node24 ? [] : ['no Node 24 binary: run lab/bin/node24.sh']);
 
 /** A frame (hex) -> its bytes, ARP fields by offset (Ethernet + ARP, RFC 826). */
 const frameOf = (e: AgentEvent): Buffer => Buffer.from(String(e.hex), 'hex');
@@ -69,25 +75,40 @@ describe.runIf(ready)('AF_PACKET link socket', () => {
     deleteVethPair(PREFIX);
   });
 
-  it('delivers arping requests, and a reply crafted here makes arping see our MAC', async () => {
-    const from = agent.events.length;
-    const answered = new Set<string>();
-    const responder = setInterval(() => {
-      for (const e of agent.events.slice(from)) {
-        if (e.ev !== 'frame' || answered.has(String(e.hex))) continue;
-        answered.add(String(e.hex));
+  /** Answers every ARP request for VIP that `on` delivers with a reply crafted here. */
+  function answer(on: LinkAgent): () => void {
+    const from = on.events.length;
+    const answered = new Set<number>();
+    const timer = setInterval(() => {
+      on.events.forEach((e, i) => {
+        if (i < from || e.ev !== 'frame' || answered.has(i)) return;
+        answered.add(i);
         const f = frameOf(e);
         if (isArpRequestFor(f, VIP))
-          agent.command({ op: 'send', hex: craftReply(f, pair.macA).toString('hex') });
-      }
+          on.command({ op: 'send', hex: craftReply(f, pair.macA).toString('hex') });
+      });
     }, 5);
+    return () => clearInterval(timer);
+  }
+
+  it.runIf(ready24)('the same addon answers on Node 24', async () => {
+    const on24 = new LinkAgent(pair.a, ['veth0'], node24);
     try {
-      const out = await arping(pair.b, VIP, 3);
+      await on24.waitFor((e) => e.ev === 'open');
+      const stop = answer(on24);
+      const out = await arping(pair.b, VIP, 1).finally(stop);
       expect(out).toMatch(new RegExp(`reply from ${VIP.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
-      expect(out).toMatch(/Received [1-9]\d* response/);
     } finally {
-      clearInterval(responder);
+      await on24.stop();
     }
+  });
+
+  it('delivers arping requests, and a reply crafted here makes arping see our MAC', async () => {
+    const from = agent.events.length;
+    const stop = answer(agent);
+    const out = await arping(pair.b, VIP, 3).finally(stop);
+    expect(out).toMatch(new RegExp(`reply from ${VIP.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
+    expect(out).toMatch(/Received [1-9]\d* response/);
     const requests = agent.events
       .slice(from)
       .filter((e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), VIP));
