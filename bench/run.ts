@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   allocator: async () => (await import('./allocator.bench.js')).benchAllocator(),
   controller: async () => (await import('./controller.bench.js')).benchController(),
   'control-plane': async () => (await import('./control-plane.bench.js')).benchControlPlane(),
+  arp: async () => (await import('./arp-reply.bench.js')).benchArp(),
 };
 
 async function main(args: readonly string[]): Promise<number> {

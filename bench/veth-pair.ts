@@ -16,7 +16,8 @@ export interface VethPair {
   ipB: string;
 }
 
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+const ip = (...args: string[]): string =>
+  execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
 
 export function vethPairNames(prefix: string): { a: string; b: string } {
   if (!/^hn-[a-z0-9-]{1,8}$/.test(prefix))

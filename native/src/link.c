@@ -44,6 +44,7 @@
 #define RING_SLOTS 512  /* power of two; ~760 KiB; many seconds of ARP even on a busy LAN */
 #define DRAIN_MAX 64    /* frames read per wakeup before JS is told, so JS sees batches */
 #define BATCH_MAX 64    /* frames per sendmmsg call */
+#define RCVBUF (2 << 20) /* kernel-side queue while our thread is not scheduled (busy hosts) */
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23 /* Linux 4.20; older kernels: filtered by pkttype below */
@@ -261,6 +262,10 @@ static int open_socket(int ifindex, const char **syscall) {
   } else if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 &&
              errno != ENOPROTOOPT) {
     *syscall = "setsockopt(PACKET_IGNORE_OUTGOING)";
+  } else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){RCVBUF}, sizeof(int)) < 0 &&
+             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){RCVBUF}, sizeof(int)) < 0) {
+    /* FORCE needs CAP_NET_ADMIN; without it the kernel caps SO_RCVBUF at rmem_max. */
+    *syscall = "setsockopt(SO_RCVBUF)";
   } else if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
     *syscall = "bind";
   } else {
