@@ -119,8 +119,7 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
     const garp = await sender.waitFor((e) => e.ev === 'sent', 10_000, at2);
     await new Promise((r) => setTimeout(r, 500));
     const cap2Drops = await stopCapture(cap2);
-    if (process.env.HN_DEBUG)
-      process.stderr.write(`garp capture: ${readPcap(cap2.file).length} frames, ${cap2.stderr()}\n`);
+    process.stderr.write(`garp capture: ${readPcap(cap2.file).length} frames, ${cap2.stderr()}\n`);
     const garpFrames = readPcap(cap2.file).filter((f) => parseArp(f.data)?.spa === GARP_IP);
     const first = garpFrames[0]?.tsNs ?? 0n;
     const last = garpFrames.at(-1)?.tsNs ?? 0n;
