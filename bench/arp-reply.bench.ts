@@ -94,7 +94,7 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
     const cap = await capture(pair.b, join(dir, 'load.pcap'));
     sender.command({ op: 'load', rate, seconds, ip: VIP, mac: pair.macB });
     const sent = await sender.waitFor((e) => e.ev === 'sent', (seconds + 20) * 1000);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
     const capDrops = await stopCapture(cap);
     const at = responder.events.length;
     responder.command({ op: 'stats' });
@@ -117,9 +117,8 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
     const at2 = sender.events.length;
     sender.command({ op: 'garp', count: GARP_PAIRS, ip: GARP_IP, mac: pair.macB });
     const garp = await sender.waitFor((e) => e.ev === 'sent', 10_000, at2);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
     const cap2Drops = await stopCapture(cap2);
-    process.stderr.write(`garp capture: ${readPcap(cap2.file).length} frames, ${cap2.stderr()}\n`);
     const garpFrames = readPcap(cap2.file).filter((f) => parseArp(f.data)?.spa === GARP_IP);
     const first = garpFrames[0]?.tsNs ?? 0n;
     const last = garpFrames.at(-1)?.tsNs ?? 0n;
