@@ -11,8 +11,10 @@
  *   {op:'garp', count, ip, mac} (count request+reply pairs in one sendBatch) |
  *   {op:'load', rate, seconds, ip, mac} (ARP requests for ip, sequence in the sender MAC) |
  *   {op:'stats'} | {op:'close'} | {op:'exit'}
- * With --respond IP --mac MAC it answers every ARP request for IP itself, in process.
+ * With --respond IP --mac MAC it answers every ARP request for IP itself, in process;
+ * with --quiet it reports no frames (stats still count them).
  */
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { type LinkSocket, openLink } from '../speaker/link.js';
@@ -26,11 +28,12 @@ function garp(link: LinkSocket, count: number, ip: string, mac: string): void {
     frames.push(arpFrame(BROADCAST, mac, { op: 1, sha: mac, spa: ip, tha: '00:00:00:00:00:00', tpa: ip }));
     frames.push(arpFrame(BROADCAST, mac, { op: 2, sha: mac, spa: ip, tha: mac, tpa: ip }));
   }
+  const startedAtMs = performance.timeOrigin + performance.now(); // wall clock, as pcap's
   const t0 = process.hrtime.bigint();
   let n = 0;
   // Bounded: a full device queue gets at most 100 retries, each after a turn of the loop.
   for (let tries = 0; n < frames.length && tries < 100; tries++) n += link.sendBatch(frames.slice(n));
-  say({ ev: 'sent', n, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+  say({ ev: 'sent', n, ms: Number(process.hrtime.bigint() - t0) / 1e6, startedAtMs });
 }
 
 /** Sends `rate` requests a second for `seconds`, in 1 ms ticks, paced by the monotonic clock. */
@@ -63,7 +66,7 @@ async function load(link: LinkSocket, rate: number, seconds: number, ip: string,
 function main(): void {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { respond: { type: 'string' }, mac: { type: 'string' } },
+    options: { respond: { type: 'string' }, mac: { type: 'string' }, quiet: { type: 'boolean' } },
   });
   const ifname = positionals[0] ?? '';
   const respond = values.respond;
@@ -71,6 +74,7 @@ function main(): void {
   let link: LinkSocket;
   try {
     link = openLink(ifname, (frame) => {
+      if (values.quiet) return;
       if (respond === undefined) return say({ ev: 'frame', hex: frame.toString('hex') });
       const arp = parseArp(frame);
       if (arp?.op === 1 && arp.tpa === respond) link.send(replyTo(arp, mac));

@@ -45,8 +45,11 @@ export class LinkAgent {
   /** The first event at or after index `from` matching `pred`, within `timeoutMs`. */
   waitFor(pred: (e: AgentEvent) => boolean, timeoutMs = 5000, from = 0): Promise<AgentEvent> {
     return new Promise((resolve, reject) => {
+      let next = from; // events before `next` were already checked
       const check = (): void => {
-        const hit = this.events.slice(from).find(pred);
+        let hit: AgentEvent | undefined;
+        for (; next < this.events.length && hit === undefined; next++)
+          if (pred(this.events[next] as AgentEvent)) hit = this.events[next];
         if (hit) done(() => resolve(hit));
         else if (this.proc.exitCode !== null)
           done(() => reject(new Error(`agent exited (${this.proc.exitCode}): ${this.stderr}`)));

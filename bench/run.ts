@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   controller: async () => (await import('./controller.bench.js')).benchController(),
   'control-plane': async () => (await import('./control-plane.bench.js')).benchControlPlane(),
   membership: async () => (await import('./membership.bench.js')).benchMembership(),
+  arp: async () => (await import('./arp-reply.bench.js')).benchArp(),
 };
 
 async function main(args: readonly string[]): Promise<number> {

@@ -16,7 +16,8 @@ export interface VethPair {
   ipB: string;
 }
 
-const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+const ip = (...args: string[]): string =>
+  execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
 
 export function vethPairNames(prefix: string): { a: string; b: string } {
   if (!/^hn-[a-z0-9-]{1,8}$/.test(prefix))
@@ -36,18 +37,23 @@ export function deleteVethPair(prefix: string): void {
   }
 }
 
+/** IPv6 documentation addresses on the two ends (nodad: usable at once). */
+export const IPV6_A = '2001:db8:6e::1';
+export const IPV6_B = '2001:db8:6e::2';
+
 export function createVethPair(prefix: string, ipA = '192.0.2.1', ipB = '192.0.2.2'): VethPair {
   const { a, b } = vethPairNames(prefix);
   deleteVethPair(prefix);
   ip('netns', 'add', a);
   ip('netns', 'add', b);
   ip('-n', a, 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth0', 'netns', b);
-  for (const [ns, addr] of [
-    [a, ipA],
-    [b, ipB],
+  for (const [ns, addr, addr6] of [
+    [a, ipA, IPV6_A],
+    [b, ipB, IPV6_B],
   ] as const) {
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'veth0');
+    ip('-n', ns, '-6', 'addr', 'add', `${addr6}/64`, 'dev', 'veth0', 'nodad');
     ip('-n', ns, 'link', 'set', 'veth0', 'up');
   }
   const mac = (ns: string): string =>

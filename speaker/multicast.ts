@@ -1,42 +1,75 @@
 /**
- * IPv6 solicited-node multicast groups joined on an interface, so Neighbor Solicitations for an
- * owned IP reach the packet socket: the kernel programs the NIC's multicast filter and sends
- * the MLD reports that snooping switches need. One udp6 socket per interface, ref-counted groups.
+ * Solicited-node multicast memberships, so Neighbour Solicitations for an IPv6 address the
+ * speaker announces reach the interface (a NIC filters multicast it has not joined) and
+ * the kernel sends the MLD reports that make snooping switches forward them to us.
+ *
+ * Exported API:
+ *   solicitedNodeGroup(ipv6) -> 'ff02::1:ffXX:XXXX'          // pure, RFC 4291 §2.7.1
+ *   class SolicitedNodeGroups(ifname) { join(ipv6); leave(ipv6); close() }
+ *
+ * One udp6 socket per interface holds the memberships (IPV6_ADD_MEMBERSHIP via
+ * dgram.addMembership); it is never read from. Groups are ref-counted: addresses that
+ * share their low 24 bits share a group, which is left when the last of them is.
  */
-import dgram from 'node:dgram';
-import { solicitedNodeAddress } from './frame.js';
+import { createSocket, type Socket } from 'node:dgram';
+import { formatIP, parseIP } from '../api/addresses.js';
+import { LinkError } from './link.js';
+
+const SOLICITED_NODE_PREFIX = 0xff02_0000_0000_0000_0000_0001_ff00_0000n;
+
+export function solicitedNodeGroup(ipv6: string): string {
+  const addr = parseIP(ipv6);
+  if (addr?.family !== 'IPv6') throw new LinkError('ERR_INVALID_IPV6', `not an IPv6 address: ${ipv6}`);
+  return formatIP({ family: 'IPv6', value: SOLICITED_NODE_PREFIX | (addr.value & 0xff_ffffn) });
+}
 
 export class SolicitedNodeGroups {
-  private readonly sock: dgram.Socket;
-  private bound: Promise<void>;
-  // group address -> how many owned IPs need it
-  private readonly refs = new Map<string, number>();
+  private socket: Socket | undefined;
+  private readonly refs = new Map<string, number>(); // group -> addresses joined through it
 
-  constructor(private readonly ifname: string) {
-    this.sock = dgram.createSocket({ type: 'udp6', reuseAddr: true });
-    this.sock.on('error', () => undefined); // membership errors surface from join()
-    this.bound = new Promise((resolve) => this.sock.bind(0, () => resolve()));
-  }
+  /** No I/O here: the socket is made by the first join(). */
+  constructor(
+    readonly ifname: string,
+    private readonly makeSocket: () => Socket = () => createSocket({ type: 'udp6' }),
+  ) {}
 
   join(ipv6: string): void {
-    const group = solicitedNodeAddress(ipv6);
+    const group = solicitedNodeGroup(ipv6);
     const n = this.refs.get(group) ?? 0;
+    if (n === 0) this.membership('add', group);
     this.refs.set(group, n + 1);
-    if (n === 0) void this.bound.then(() => this.sock.addMembership(group, `::%${this.ifname}`));
   }
 
+  /** Leaving an address never joined is a no-op (a retried cleanup must not throw). */
   leave(ipv6: string): void {
-    const group = solicitedNodeAddress(ipv6);
+    const group = solicitedNodeGroup(ipv6);
     const n = this.refs.get(group) ?? 0;
-    if (n <= 1) {
+    if (n === 0) return;
+    if (n === 1) {
       this.refs.delete(group);
-      if (n === 1) void this.bound.then(() => this.sock.dropMembership(group, `::%${this.ifname}`));
-    } else {
-      this.refs.set(group, n - 1);
-    }
+      this.membership('drop', group);
+    } else this.refs.set(group, n - 1);
   }
 
+  /** Leaves every group (closing the socket drops its memberships). */
   close(): void {
-    this.sock.close();
+    this.refs.clear();
+    this.socket?.close();
+    this.socket = undefined;
+  }
+
+  private membership(op: 'add' | 'drop', group: string): void {
+    try {
+      if (this.socket === undefined) {
+        // Never bound explicitly: libuv binds it to [::]:0 on the first membership call.
+        this.socket = this.makeSocket();
+        this.socket.unref();
+      }
+      if (op === 'add') this.socket.addMembership(group, `::%${this.ifname}`);
+      else this.socket.dropMembership(group, `::%${this.ifname}`);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'ERR_MULTICAST';
+      throw new LinkError(code, `cannot ${op === 'add' ? 'join' : 'leave'} ${group} on ${this.ifname}`, err);
+    }
   }
 }

@@ -10,8 +10,9 @@
  *
  * Memory: everything is allocated once in open() (a ring of RING_SLOTS frames of FRAME_MAX
  * bytes, the sendmmsg vectors) and freed once both the JS handle and the thread-safe
- * function are gone. The reader thread never allocates; when JS falls behind and the ring
- * is full, frames are read into a stack buffer, dropped and counted.
+ * function are gone. The reader thread never allocates. When JS falls behind and the ring
+ * is full, the thread stops reading until JS frees slots, so frames wait in the socket's
+ * 2 MiB kernel queue; when that overflows too, the kernel drops and counts (stats()).
  *
  * JS API (wrapped by speaker/link.ts, which is the only caller):
  *   open(ifname, onFrames(frames: Buffer[])) -> { handle, ifindex }
@@ -44,6 +45,7 @@
 #define RING_SLOTS 512  /* power of two; ~760 KiB; many seconds of ARP even on a busy LAN */
 #define DRAIN_MAX 64    /* frames read per wakeup before JS is told, so JS sees batches */
 #define BATCH_MAX 64    /* frames per sendmmsg call */
+#define RCVBUF (2 << 20) /* kernel-side queue while our thread is not scheduled (busy hosts) */
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23 /* Linux 4.20; older kernels: filtered by pkttype below */
@@ -71,7 +73,7 @@ typedef struct {
 } slot_t;
 
 typedef struct {
-  int fd, wake_fd, ifindex;
+  int fd, wake_fd, space_fd, ifindex; /* space_fd: JS freed ring slots */
   pthread_t thread;
   napi_threadsafe_function tsfn;
   napi_async_context async;
@@ -81,6 +83,7 @@ typedef struct {
   /* Single-producer (reader thread) single-consumer (JS thread) ring. */
   _Atomic uint64_t head, tail;
   _Atomic int pending; /* a JS delivery is queued and has not started draining */
+  _Atomic int waiting; /* the reader thread waits for space_fd: the ring was full */
   _Atomic uint64_t received, dropped;
   slot_t ring[RING_SLOTS];
   struct mmsghdr msgs[BATCH_MAX];
@@ -115,22 +118,23 @@ static void throw_errno(napi_env env, const char *syscall, int err) {
 
 /* ---- reader thread --------------------------------------------------------------- */
 
-/* Reads up to DRAIN_MAX frames into the ring; returns how many it queued for JS. */
+/* Reads up to DRAIN_MAX frames into the ring; returns how many it queued for JS, or -1
+ * when the ring is full (the rest stays in the kernel's queue). */
 static int drain_socket(link_t *l) {
-  uint8_t scratch[FRAME_MAX]; /* where frames go when the ring is full */
   int queued = 0;
   for (int i = 0; i < DRAIN_MAX; i++) {
     uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
-    slot_t *s = head - tail < RING_SLOTS ? &l->ring[head & (RING_SLOTS - 1)] : NULL;
+    if (head - tail >= RING_SLOTS) return queued > 0 ? queued : -1;
+    slot_t *s = &l->ring[head & (RING_SLOTS - 1)];
     struct sockaddr_ll from;
     socklen_t fromlen = sizeof from;
     /* MSG_TRUNC makes a packet socket return the frame's real length. */
-    ssize_t n = recvfrom(l->fd, s ? s->data : scratch, FRAME_MAX, MSG_DONTWAIT | MSG_TRUNC,
+    ssize_t n = recvfrom(l->fd, s->data, FRAME_MAX, MSG_DONTWAIT | MSG_TRUNC,
                          (struct sockaddr *)&from, &fromlen);
     if (n < 0) break; /* EAGAIN: drained; ENETDOWN etc.: reported once, poll again */
     if (from.sll_pkttype == PACKET_OUTGOING) continue; /* our own, on old kernels */
-    if (s == NULL || n > FRAME_MAX) {
+    if (n > FRAME_MAX) {
       atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
       continue;
     }
@@ -142,19 +146,38 @@ static int drain_socket(link_t *l) {
   return queued;
 }
 
+static void notify_js(link_t *l) {
+  /* At most one delivery is queued at a time, so the TSFN queue never grows. */
+  if (!atomic_exchange(&l->pending, 1) &&
+      napi_call_threadsafe_function(l->tsfn, NULL, napi_tsfn_nonblocking) != napi_ok)
+    atomic_store(&l->pending, 0); /* closing: nobody will drain */
+}
+
 static void *reader_main(void *arg) {
   link_t *l = arg;
   struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->wake_fd, .events = POLLIN}};
+  uint64_t count;
   for (;;) {
+    /* fds[0] is the socket, or space_fd while the ring is full. */
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (fds[1].revents) break; /* close() */
-    if (drain_socket(l) > 0 && !atomic_exchange(&l->pending, 1)) {
-      /* At most one delivery is queued at a time, so the TSFN queue never grows. */
-      if (napi_call_threadsafe_function(l->tsfn, NULL, napi_tsfn_nonblocking) != napi_ok)
-        atomic_store(&l->pending, 0); /* closing: nobody will drain */
+    if (fds[0].fd == l->space_fd) {
+      if (read(l->space_fd, &count, sizeof count) < 0) { /* EAGAIN: already reset */ }
+      atomic_store(&l->waiting, 0);
+      fds[0].fd = l->fd;
+    }
+    int queued = drain_socket(l);
+    if (queued > 0) notify_js(l);
+    if (queued < 0) {
+      /* Full: wait for JS. Re-check after announcing, or a free made meanwhile is missed. */
+      atomic_store(&l->waiting, 1);
+      uint64_t head = atomic_load(&l->head), tail = atomic_load(&l->tail);
+      if (head - tail >= RING_SLOTS) fds[0].fd = l->space_fd;
+      else atomic_store(&l->waiting, 0);
+      notify_js(l);
     }
   }
   return NULL;
@@ -184,6 +207,11 @@ static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
     NAPI(napi_set_element(env, frames, i, buf), );
     atomic_store_explicit(&l->tail, tail + 1, memory_order_release);
   }
+  atomic_thread_fence(memory_order_seq_cst); /* tail before waiting: pairs with reader_main */
+  if (atomic_exchange(&l->waiting, 0)) {
+    uint64_t one = 1;
+    if (write(l->space_fd, &one, sizeof one) < 0) { /* EAGAIN: the thread is woken already */ }
+  }
   NAPI(napi_get_global(env, &global), );
   /* make_callback (not call_function) so promise jobs and nextTicks queued by the handler
    * run now; its receiver must be an object. A throw becomes an uncaught exception. */
@@ -208,6 +236,7 @@ static void link_close(link_t *l) {
   pthread_join(l->thread, NULL);
   close(l->fd);
   close(l->wake_fd);
+  close(l->space_fd);
   if (!l->in_cleanup_hook) napi_remove_env_cleanup_hook(l->env, cleanup_hook, l);
   napi_release_threadsafe_function(l->tsfn, napi_tsfn_abort);
 }
@@ -261,6 +290,10 @@ static int open_socket(int ifindex, const char **syscall) {
   } else if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 &&
              errno != ENOPROTOOPT) {
     *syscall = "setsockopt(PACKET_IGNORE_OUTGOING)";
+  } else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){RCVBUF}, sizeof(int)) < 0 &&
+             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){RCVBUF}, sizeof(int)) < 0) {
+    /* FORCE needs CAP_NET_ADMIN; without it the kernel caps SO_RCVBUF at rmem_max. */
+    *syscall = "setsockopt(SO_RCVBUF)";
   } else if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
     *syscall = "bind";
   } else {
@@ -285,9 +318,11 @@ static int start_reader(link_t *l) {
 /* ---- exported functions ---------------------------------------------------------- */
 
 /* Undoes a half-done open(): the fds, then the link itself (or the TSFN's hold on it). */
-static napi_value open_failed(napi_env env, link_t *l, int fd, int wake, const char *syscall, int err) {
+static napi_value open_failed(napi_env env, link_t *l, int fd, int wake, int space,
+                              const char *syscall, int err) {
   if (fd >= 0) close(fd);
   if (wake >= 0) close(wake);
+  if (space >= 0) close(space);
   if (l != NULL && l->tsfn != NULL) {
     l->closed = 1, l->refs = 1; /* no external exists yet; tsfn_finalize frees */
     napi_release_threadsafe_function(l->tsfn, napi_tsfn_abort);
@@ -313,29 +348,32 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   NAPI(napi_get_value_string_utf8(env, argv[0], ifname, sizeof ifname, &len), NULL);
   unsigned ifindex = if_nametoindex(ifname);
-  if (ifindex == 0) return open_failed(env, NULL, -1, -1, "if_nametoindex", errno ? errno : ENODEV);
+  if (ifindex == 0) return open_failed(env, NULL, -1, -1, -1, "if_nametoindex", errno ? errno : ENODEV);
   const char *syscall = NULL;
   int fd = open_socket((int)ifindex, &syscall);
-  if (fd < 0) return open_failed(env, NULL, -1, -1, syscall, errno);
+  if (fd < 0) return open_failed(env, NULL, -1, -1, -1, syscall, errno);
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0) return open_failed(env, NULL, fd, -1, "eventfd", errno);
+  if (wake < 0) return open_failed(env, NULL, fd, -1, -1, "eventfd", errno);
+  int space = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (space < 0) return open_failed(env, NULL, fd, wake, -1, "eventfd", errno);
   link_t *l = calloc(1, sizeof *l);
-  if (l == NULL) return open_failed(env, NULL, fd, wake, "calloc", ENOMEM);
-  *l = (link_t){.fd = fd, .wake_fd = wake, .ifindex = (int)ifindex, .env = env, .refs = 2};
+  if (l == NULL) return open_failed(env, NULL, fd, wake, space, "calloc", ENOMEM);
+  *l = (link_t){.fd = fd, .wake_fd = wake, .space_fd = space, .ifindex = (int)ifindex, .env = env,
+                .refs = 2};
   for (int i = 0; i < BATCH_MAX; i++)
     l->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &l->iov[i], .msg_iovlen = 1};
   if (napi_create_string_utf8(env, "heraldlb_link", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
       napi_async_init(env, NULL, resource_name, &l->async) != napi_ok ||
       napi_create_threadsafe_function(env, argv[1], NULL, resource_name, 2, 1, l, tsfn_finalize, l,
                                       deliver, &l->tsfn) != napi_ok)
-    return open_failed(env, l, fd, wake, "napi_create_threadsafe_function", EINVAL);
+    return open_failed(env, l, fd, wake, space, "napi_create_threadsafe_function", EINVAL);
   int err = start_reader(l);
-  if (err != 0) return open_failed(env, l, fd, wake, "pthread_create", err);
+  if (err != 0) return open_failed(env, l, fd, wake, space, "pthread_create", err);
   /* From here the link is live: a failure closes it like close() would. */
   if (napi_create_external(env, l, external_finalize, NULL, &handle) != napi_ok) {
     link_close(l);
     link_unref(l);
-    return open_failed(env, NULL, -1, -1, "napi_create_external", ENOMEM);
+    return open_failed(env, NULL, -1, -1, -1, "napi_create_external", ENOMEM);
   }
   NAPI(napi_add_env_cleanup_hook(env, cleanup_hook, l), NULL);
   NAPI(napi_type_tag_object(env, handle, &LINK_TAG), NULL);

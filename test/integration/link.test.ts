@@ -4,8 +4,9 @@
  * our own frames are never delivered back, close() stops delivery, a missing interface
  * throws ENODEV, an unprivileged process gets EPERM.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentEvent, LinkAgent } from '../../bench/link-driver.js';
@@ -18,9 +19,14 @@ const PREFIX = 'hn-lt';
 const VIP = '192.0.2.10'; // assigned nowhere: only our crafted reply answers for it
 
 const addonBuilt = addonCandidates(packageRoot()).some((p) => existsSync(p));
-const problems = missing({ root: true, netns: true, commands: ['arping', 'setpriv'] });
+const problems = missing({ root: true, netns: true, commands: ['arping', 'setpriv', 'ndisc6'] });
 if (!addonBuilt) problems.push('the AF_PACKET addon is not built (`npm run build:native`)');
 const ready = refuseOrWarn('link integration', problems);
+// The image runs Node 24: the same .node file must load and answer there (lab/bin/node24.sh).
+const cached = join(process.env.HOME ?? '/root', '.cache', 'heraldlb', 'node-24', 'bin', 'node');
+const node24 = process.env.HERALDLB_NODE24 || (existsSync(cached) ? cached : '');
+const ready24 =
+  ready && refuseOrWarn('link on node24', node24 ? [] : ['no Node 24 binary: run lab/bin/node24.sh']);
 
 /** A frame (hex) -> its bytes, ARP fields by offset (Ethernet + ARP, RFC 826). */
 const frameOf = (e: AgentEvent): Buffer => Buffer.from(String(e.hex), 'hex');
@@ -69,25 +75,40 @@ describe.runIf(ready)('AF_PACKET link socket', () => {
     deleteVethPair(PREFIX);
   });
 
-  it('delivers arping requests, and a reply crafted here makes arping see our MAC', async () => {
-    const from = agent.events.length;
-    const answered = new Set<string>();
-    const responder = setInterval(() => {
-      for (const e of agent.events.slice(from)) {
-        if (e.ev !== 'frame' || answered.has(String(e.hex))) continue;
-        answered.add(String(e.hex));
+  /** Answers every ARP request for VIP that `on` delivers with a reply crafted here. */
+  function answer(on: LinkAgent): () => void {
+    const from = on.events.length;
+    const answered = new Set<number>();
+    const timer = setInterval(() => {
+      on.events.forEach((e, i) => {
+        if (i < from || e.ev !== 'frame' || answered.has(i)) return;
+        answered.add(i);
         const f = frameOf(e);
         if (isArpRequestFor(f, VIP))
-          agent.command({ op: 'send', hex: craftReply(f, pair.macA).toString('hex') });
-      }
+          on.command({ op: 'send', hex: craftReply(f, pair.macA).toString('hex') });
+      });
     }, 5);
+    return () => clearInterval(timer);
+  }
+
+  it.runIf(ready24)('the same addon answers on Node 24', async () => {
+    const on24 = new LinkAgent(pair.a, ['veth0'], node24);
     try {
-      const out = await arping(pair.b, VIP, 3);
+      await on24.waitFor((e) => e.ev === 'open');
+      const stop = answer(on24);
+      const out = await arping(pair.b, VIP, 1).finally(stop);
       expect(out).toMatch(new RegExp(`reply from ${VIP.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
-      expect(out).toMatch(/Received [1-9]\d* response/);
     } finally {
-      clearInterval(responder);
+      await on24.stop();
     }
+  });
+
+  it('delivers arping requests, and a reply crafted here makes arping see our MAC', async () => {
+    const from = agent.events.length;
+    const stop = answer(agent);
+    const out = await arping(pair.b, VIP, 3).finally(stop);
+    expect(out).toMatch(new RegExp(`reply from ${VIP.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
+    expect(out).toMatch(/Received [1-9]\d* response/);
     const requests = agent.events
       .slice(from)
       .filter((e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), VIP));
@@ -120,6 +141,51 @@ describe.runIf(ready)('AF_PACKET link socket', () => {
     const stats = await agent.waitFor((e) => e.ev === 'stats', 5000, at);
     expect(stats.dropped).toBe(0);
     expect(stats.sent).toBeGreaterThanOrEqual(4); // 3 here, and the replies of the test before
+  });
+
+  it('delivers Neighbour Solicitations; SolicitedNodeGroups joins the group in the kernel', async () => {
+    const target = '2001:db8:6e::10'; // assigned nowhere
+    // The membership is held by a child in the namespace: `ip -6 maddr` shows it while it lives.
+    const script = `import { SolicitedNodeGroups } from '${packageRoot()}/dist/speaker/multicast.js';
+      const g = new SolicitedNodeGroups('veth0'); g.join('${target}'); g.join('2001:db8:6e:1::10');
+      process.stdout.write('joined\\n'); process.stdin.on('data', () => {}).on('end', () => g.close());`;
+    const member = spawn('ip', [
+      'netns',
+      'exec',
+      pair.a,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      script,
+    ]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        member.stdout.once('data', () => resolve());
+        member.once('exit', (c) => reject(new Error(`member exited ${c}`)));
+      });
+      const { stdout: maddr } = await run('ip', ['-n', pair.a, '-6', 'maddr', 'show', 'dev', 'veth0']);
+      expect(maddr.match(/ff02::1:ff00:10\b/g)).toHaveLength(1); // two addresses, one group
+      const from = agent.events.length;
+      await run('ip', ['netns', 'exec', pair.b, 'ndisc6', '-1', '-r', '1', '-w', '300', target, 'veth0'], {
+        timeout: 10_000,
+      }).catch(() => undefined); // no NA comes back: nobody owns the address
+      const ns = await agent.waitFor(
+        (e) => {
+          const f = e.ev === 'frame' ? frameOf(e) : undefined;
+          return f !== undefined && f.readUInt16BE(12) === 0x86dd && f[20] === 58 && f[54] === 135;
+        },
+        5000,
+        from,
+      );
+      const f = frameOf(ns);
+      expect(f.subarray(0, 6).toString('hex')).toBe('3333ff000010'); // to the solicited-node group
+      expect(f.subarray(62, 78)).toEqual(Buffer.from('20010db8006e00000000000000000010', 'hex')); // NS target
+    } finally {
+      member.stdin.end();
+      await new Promise((r) => member.once('exit', r));
+    }
+    const { stdout: after } = await run('ip', ['-n', pair.a, '-6', 'maddr', 'show', 'dev', 'veth0']);
+    expect(after).not.toMatch(/ff02::1:ff00:10\b/);
   });
 
   it('close() stops delivery', async () => {

@@ -1,0 +1,149 @@
+/**
+ * `npm run bench -- arp`: the link socket on the wire, between two namespaces of our own
+ * (hn-bn-a: a responder answering ARP for 192.0.2.10 with replies it crafts in JS;
+ * hn-bn-b: a sender). Times come from tcpdump's kernel timestamps, not from JS.
+ *
+ * 1. Reply latency: the sender asks for 192.0.2.10 at 10,000 requests/s for 10 s, each
+ *    request carrying a sequence number in its sender MAC (the reply echoes it as target
+ *    MAC); tcpdump on the sender's veth gives request -> reply time. Loss = requests on
+ *    the wire without a reply.
+ * 2. Gratuitous ARP burst: 1,000 request+reply pairs in one sendBatch call; tcpdump on the
+ *    far end gives the time from the call to the last frame arriving. Target <= 100 ms.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArp } from './arp-frames.js';
+import { LinkAgent } from './link-driver.js';
+import { readPcap } from './pcap.js';
+import { quantile } from './stats.js';
+import { createVethPair, deleteVethPair } from './veth-pair.js';
+
+const PREFIX = 'hn-bn';
+const VIP = '192.0.2.10';
+const GARP_IP = '192.0.2.20';
+const RATE = 10_000;
+const SECONDS = 10;
+const GARP_PAIRS = 1000;
+
+interface Capture {
+  proc: ChildProcess;
+  file: string;
+  stderr: () => string;
+}
+
+/** tcpdump writing ARP frames with nanosecond timestamps; resolves once it listens. */
+async function capture(netns: string, file: string): Promise<Capture> {
+  // --immediate-mode: without it libpcap hands frames over in blocks, and the frames of
+  // the last block are lost when tcpdump is stopped.
+  const args = ['-i', 'veth0', '-w', file, '-U', '-s', '96', '-B', '32768', '--immediate-mode'];
+  const proc = spawn('ip', [
+    'netns',
+    'exec',
+    netns,
+    'tcpdump',
+    ...args,
+    '--time-stamp-precision=nano',
+    'arp',
+  ]);
+  let stderr = '';
+  proc.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const deadline = Date.now() + 5000;
+  while (!stderr.includes('listening on') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  if (!stderr.includes('listening on')) throw new Error(`tcpdump did not start: ${stderr}`);
+  return { proc, file, stderr: () => stderr };
+}
+
+async function stopCapture(c: Capture): Promise<string> {
+  const exited = new Promise((r) => c.proc.once('exit', r));
+  c.proc.kill('SIGINT');
+  await exited;
+  return /(\d+) packets? dropped by kernel/.exec(c.stderr())?.[1] ?? '?';
+}
+
+const ms = (ns: bigint): number => Number(ns) / 1e6;
+const fmt = (x: number): string => x.toFixed(3);
+
+export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> {
+  const missing = ['tcpdump', 'ip'].filter((c) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (process.getuid?.() !== 0 || missing.length > 0)
+    throw new Error(`the arp bench needs root and ${missing.join(', ') || 'nothing else'}`);
+  const pair = createVethPair(PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), 'hn-arp-bench-'));
+  const agents: LinkAgent[] = [];
+  try {
+    const responder = new LinkAgent(pair.a, ['veth0', '--respond', VIP, '--mac', pair.macA]);
+    const sender = new LinkAgent(pair.b, ['veth0', '--quiet']);
+    agents.push(responder, sender);
+    await responder.waitFor((e) => e.ev === 'open');
+    await sender.waitFor((e) => e.ev === 'open');
+
+    // 1. latency at 10k requests/s
+    const load0 = loadavg()[0] ?? 0;
+    const cap = await capture(pair.b, join(dir, 'load.pcap'));
+    sender.command({ op: 'load', rate, seconds, ip: VIP, mac: pair.macB });
+    const sent = await sender.waitFor((e) => e.ev === 'sent', (seconds + 20) * 1000);
+    await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
+    const capDrops = await stopCapture(cap);
+    const at = responder.events.length;
+    responder.command({ op: 'stats' });
+    const rstats = await responder.waitFor((e) => e.ev === 'stats', 5000, at);
+
+    const requestAt = new Map<string, bigint>(); // seq MAC -> wire time of the request
+    const latencies: number[] = [];
+    for (const f of readPcap(cap.file)) {
+      const arp = parseArp(f.data);
+      if (arp?.op === 1 && arp.src === pair.macB && arp.tpa === VIP) requestAt.set(arp.sha, f.tsNs);
+      else if (arp?.op === 2 && arp.spa === VIP) {
+        const t = requestAt.get(arp.tha);
+        if (t !== undefined) latencies.push(ms(f.tsNs - t));
+      }
+    }
+    const lost = requestAt.size - latencies.length;
+
+    // 2. 1,000 gratuitous ARP pairs in one sendBatch
+    const cap2 = await capture(pair.a, join(dir, 'garp.pcap'));
+    const at2 = sender.events.length;
+    sender.command({ op: 'garp', count: GARP_PAIRS, ip: GARP_IP, mac: pair.macB });
+    const garp = await sender.waitFor((e) => e.ev === 'sent', 10_000, at2);
+    await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
+    const cap2Drops = await stopCapture(cap2);
+    const garpFrames = readPcap(cap2.file).filter((f) => parseArp(f.data)?.spa === GARP_IP);
+    const first = garpFrames[0]?.tsNs ?? 0n;
+    const last = garpFrames.at(-1)?.tsNs ?? 0n;
+    const startedNs = BigInt(Math.round(Number(garp.startedAtMs) * 1e6));
+
+    const cpu = cpus()[0]?.model ?? '?';
+    return [
+      `Machine: ${cpus().length} × ${cpu}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; load average ${load0.toFixed(1)} before the run.`,
+      '',
+      `Reply latency on the wire, ${rate.toLocaleString('en')} requests/s for ${seconds} s (tcpdump on the sender's veth, kernel timestamps):`,
+      '',
+      '| requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped |',
+      '|---|---|---|---|---|---|---|---|',
+      `| ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${((100 * lost) / Math.max(1, requestAt.size)).toFixed(2)} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} |`,
+      '',
+      `Gratuitous ARP: ${GARP_PAIRS} request+reply pairs (${2 * GARP_PAIRS} frames) in one sendBatch call; tcpdump on the far end:`,
+      '',
+      '| frames accepted | frames captured | sendBatch call ms | call start -> last frame captured ms | first -> last frame ms | capture dropped |',
+      '|---|---|---|---|---|---|',
+      `| ${garp.n} | ${garpFrames.length} | ${fmt(Number(garp.ms))} | ${fmt(ms(last - startedNs))} | ${fmt(ms(last - first))} | ${cap2Drops} |`,
+      '',
+    ].join('\n');
+  } finally {
+    for (const a of agents) await a.stop();
+    deleteVethPair(PREFIX);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
