@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Counters } from '../speaker/membership/protocol.js';
 import { createNet, LineProc, type Net, type NetNode, type PeerEvent, tryKill } from './membership-net.js';
 import { machineLine, quantile } from './stats.js';
 
@@ -33,6 +34,9 @@ interface Trials {
   main: number[];
   falseDeaths: number;
   rtt: number[];
+  /** The observer's own loop: lateness forgiven (stall guard) and the worst lateness, ms. */
+  forgivenMs: number;
+  maxLateMs: number;
 }
 
 class Bench {
@@ -70,7 +74,8 @@ class Bench {
 
   async killTrials(count: number): Promise<Trials> {
     const obs = this.procs.get('node1') as LineProc;
-    const out: Trials = { worker: [], main: [], falseDeaths: 0, rtt: [] };
+    const out: Trials = { worker: [], main: [], falseDeaths: 0, rtt: [], forgivenMs: 0, maxLateMs: 0 };
+    const first = await this.stats(obs);
     const mark = obs.events.length;
     for (let i = 0; i < count; i++) {
       const from = obs.events.length;
@@ -101,15 +106,19 @@ class Bench {
       .slice(mark)
       .flatMap(changesOf)
       .filter((c) => c.node !== 'node2' && c.state === 'dead').length;
-    out.rtt = await this.rtt(obs);
+    const last = await this.stats(obs);
+    out.rtt = last.rttMs;
+    out.forgivenMs = last.counters.stallForgivenMs - first.counters.stallForgivenMs;
+    out.maxLateMs = last.counters.maxLateMs;
     return out;
   }
 
-  async rtt(p: LineProc): Promise<number[]> {
+  /** Fresh stats (they reach the main thread once a second); RTT samples since the last call. */
+  async stats(p: LineProc): Promise<{ rttMs: number[]; counters: Counters }> {
     const from = p.events.length;
     await sleep(1100);
     p.send({ cmd: 'stats' });
-    return (await p.wait((e) => e.ev === 'stats', 5000, from, 'stats')).rttMs as number[];
+    return (await p.wait((e) => e.ev === 'stats', 5000, from, 'stats')) as never;
   }
 
   /** Everyone up and stalling, under load: every `dead` is a false death. */
@@ -124,13 +133,13 @@ class Bench {
     }
     for (const p of all) p.send(STALL);
     const marks = all.map((p) => p.events.length);
-    await this.rtt(all[0] as LineProc); // drop samples from before the soak
+    await this.stats(all[0] as LineProc); // drop samples from before the soak
     await sleep(seconds * 1000);
     const changes = all.flatMap((p, i) => p.events.slice(marks[i]).flatMap(changesOf));
     return {
       falseDeaths: changes.filter((c) => c.state === 'dead').length,
       flaps: changes.length,
-      rtt: await this.rtt(all[0] as LineProc),
+      rtt: (await this.stats(all[0] as LineProc)).rttMs,
     };
   }
 }
@@ -197,6 +206,8 @@ function report(
     `False deaths of the live third peer during the kills: idle ${idle.falseDeaths}, loaded ${loaded.falseDeaths}.`,
     `Soak, ${SOAK_S} s, stress-ng --cpu 2 and a 300 ms main-thread stall every second in all three processes: ` +
       `${soak.falseDeaths} false deaths, ${soak.flaps} membership changes in all.`,
+    `Observer's own loop: lateness forgiven by the stall guard idle ${idle.forgivenMs.toFixed(0)} ms ` +
+      `(worst ${idle.maxLateMs.toFixed(0)} ms), loaded ${loaded.forgivenMs.toFixed(0)} ms (worst ${loaded.maxLateMs.toFixed(0)} ms).`,
     `RTT samples (observer): idle ${rtt(idle.rtt)}; loaded ${rtt(loaded.rtt)}; soak ${rtt(soak.rtt)}.`,
   ].join('\n');
 }
