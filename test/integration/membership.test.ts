@@ -6,10 +6,12 @@
  * within 100 ms, and forged, tampered or replayed packets are counted and change nothing.
  */
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNet, LineProc, type Net, type NetNode, type PeerEvent } from '../../bench/membership-net.js';
 import { missing, refuseOrWarn } from '../support/prerequisites.js';
@@ -210,5 +212,48 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     expect(p1.events.slice(from).filter((e) => e.ev === 'change')).toEqual([]);
     const last = [...p1.events].reverse().find((e) => e.ev === 'change') as PeerEvent;
     expect(last.alive).toEqual(['node1']);
+  });
+});
+
+// start() against the built worker (dist), on loopback: its failures must say what is wrong.
+describe('Membership.start errors', () => {
+  const load = async () =>
+    (await import(
+      join(root, 'dist/speaker/membership/membership.js')
+    )) as typeof import('../../speaker/membership/membership.js');
+  const log = pino({ enabled: false });
+
+  it('rejects a bad key file, naming the file and line but not the key', async () => {
+    const { Membership } = await load();
+    const dir = mkdtempSync(join(tmpdir(), 'hm-keys-'));
+    const keyFile = join(dir, 'keys');
+    const short = Buffer.alloc(16, 5).toString('base64');
+    writeFileSync(keyFile, `# comment\nk1:${short}\n`);
+    const m = new Membership({ node: 'n1', keyFile, port: 7949, bindAddress: '127.0.0.1', log });
+    const err = await m.start().catch((e: unknown) => e as Error & { code: string });
+    rmSync(dir, { recursive: true, force: true });
+    expect(err).toMatchObject({ code: 'MEMBERSHIP_KEYS' });
+    expect((err as Error).message).toContain(`${keyFile} line 2`);
+    expect((err as Error).message).not.toContain(short);
+  });
+
+  it('rejects a port in use', async () => {
+    const { Membership } = await load();
+    const dir = mkdtempSync(join(tmpdir(), 'hm-keys-'));
+    const keyFile = join(dir, 'keys');
+    writeFileSync(keyFile, `k1:${Buffer.alloc(32, 5).toString('base64')}\n`);
+    const taken = createSocket('udp4');
+    await new Promise<void>((r) => taken.bind(7949, '127.0.0.1', () => r()));
+    try {
+      const m = new Membership({ node: 'n1', keyFile, port: 7949, bindAddress: '127.0.0.1', log });
+      await expect(m.start()).rejects.toMatchObject({
+        code: 'MEMBERSHIP_BIND',
+        message: expect.stringMatching(/127\.0\.0\.1 port 7949: EADDRINUSE/),
+      });
+      await m.stop();
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
