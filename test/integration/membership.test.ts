@@ -5,7 +5,7 @@
  * of docs/membership.md: a dead link or a SIGKILLed process is dead within 1 s, a graceful stop
  * within 100 ms, and forged, tampered or replayed packets are counted and change nothing.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,8 @@ const root = join(import.meta.dirname, '..', '..');
 const PEER_JS = join(root, 'dist/bench/membership-peer.js');
 const ATTACKER_JS = join(root, 'dist/bench/membership-attacker.js');
 const PORT = 7947;
+// The peers' Node binary: this one, or e.g. Node 24 (HERALDLB_MEMBERSHIP_NODE=~/.cache/heraldlb/node-24/bin/node).
+const PEER_NODE = process.env.HERALDLB_MEMBERSHIP_NODE || process.execPath;
 const PREFIX = 'hm-t-';
 
 const canRun = refuseOrWarn('membership (netns)', missing({ root: true, netns: true }));
@@ -51,7 +53,7 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
 
   async function start(n: NetNode, extra: NetNode[] = []): Promise<LineProc> {
     const p = new LineProc(n.netns, [
-      process.execPath,
+      PEER_NODE,
       PEER_JS,
       n.name,
       keyFile,
@@ -62,6 +64,8 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     procs.set(n.name, p);
     const e = await p.wait((x) => x.ev === 'ready' || x.ev === 'error', 15_000, 0, `${n.name} ready`);
     expect(e.ev, JSON.stringify(e)).toBe('ready');
+    if (process.env.HERALDLB_MEMBERSHIP_NODE)
+      expect(e.node).toBe(execFileSync(PEER_NODE, ['--version']).toString().trim());
     return p;
   }
 
@@ -179,7 +183,7 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     const p1 = procs.get('node1') as LineProc;
     // node4 is an attacker that node2 heartbeats to (it is in node2's peer list).
     const attacker = new LineProc(node(4).netns, [
-      process.execPath,
+      PEER_NODE,
       ATTACKER_JS,
       node(4).ipv4,
       String(PORT),
