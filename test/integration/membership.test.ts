@@ -2,8 +2,10 @@
  * Speaker liveness over real sockets between network namespaces: three membership processes
  * (dist/bench/membership-peer.js) on a bridge, each heartbeating every other over IPv4 and
  * IPv6, plus a fourth host that records heartbeats and attacks with them. Checks the promises
- * of docs/membership.md: a dead link or a SIGKILLed process is dead within 1 s, a graceful stop
- * within 100 ms, and forged, tampered or replayed packets are counted and change nothing.
+ * of docs/membership.md: one silent path (an nft drop) kills no one while another peer hears
+ * the node; a dead link or a SIGKILLed process is dead within 1 s, a graceful stop within
+ * 100 ms; forged, tampered or replayed packets are counted and change nothing. Needs root and
+ * nft; HERALDLB_MEMBERSHIP_NODE runs the peers on another Node binary (Node 24).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -25,7 +27,7 @@ const PORT = 7947;
 const PEER_NODE = process.env.HERALDLB_MEMBERSHIP_NODE || process.execPath;
 const PREFIX = 'hm-t-';
 
-const canRun = refuseOrWarn('membership (netns)', missing({ root: true, netns: true }));
+const canRun = refuseOrWarn('membership (netns)', missing({ root: true, netns: true, commands: ['nft'] }));
 
 type Change = { node: string; state: string; at: number };
 interface Stats {
@@ -129,6 +131,38 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     expect(s.authFailures + s.malformed + s.replays).toBe(0);
     expect(s.counters.duplicates).toBeGreaterThan(0); // the IPv6 copy of each IPv4 heartbeat
     expect(s.peersAlive).toBe(2);
+  });
+
+  it('one silent path: node1 cannot hear node3, but node2 can, so node3 stays alive for node1', async () => {
+    const p1 = procs.get('node1') as LineProc;
+    const rules = join(dir, 'drop-node3.nft');
+    writeFileSync(
+      rules,
+      [
+        'table inet hm {',
+        '  chain in {',
+        '    type filter hook input priority 0;',
+        `    ip saddr ${node(3).ipv4} udp dport ${PORT} counter drop`,
+        `    ip6 saddr ${node(3).ipv6} udp dport ${PORT} counter drop`,
+        '  }',
+        '}',
+      ].join('\n'),
+    );
+    const from = p1.events.length;
+    await run('ip', ['netns', 'exec', node(1).netns, 'nft', '-f', rules]);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const s = await stats(p1);
+      expect(p1.events.slice(from).flatMap(changesOf)).toEqual([]);
+      expect(s.peersAlive).toBe(2);
+      // The path really was silent: the rules dropped node3's heartbeats (~10/s per family).
+      const listed = (await run('ip', ['netns', 'exec', node(1).netns, 'nft', 'list', 'table', 'inet', 'hm']))
+        .stdout;
+      const dropped = [...listed.matchAll(/packets (\d+)/g)].map((m) => Number(m[1]));
+      expect(dropped.length === 2 && dropped.every((n) => n >= 10), listed).toBe(true);
+    } finally {
+      await run('ip', ['netns', 'exec', node(1).netns, 'nft', 'delete', 'table', 'inet', 'hm']);
+    }
   });
 
   it('a dead link: its peers call it dead within 1 s, alive again once it is back', async () => {
