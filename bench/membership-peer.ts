@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   m.setPeers(parsePeers(peers));
-  out({ ev: 'ready', pid: process.pid });
+  out({ ev: 'ready', pid: process.pid, node: process.version });
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     const c = JSON.parse(line) as { cmd: string; peers?: PeerAddress[]; everyMs?: number; ms?: number };

@@ -13,8 +13,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Counters } from '../speaker/membership/protocol.js';
 import { createNet, LineProc, type Net, type NetNode, type PeerEvent, tryKill } from './membership-net.js';
 import { machineLine, quantile } from './stats.js';
 
@@ -33,6 +34,19 @@ interface Trials {
   main: number[];
   falseDeaths: number;
   rtt: number[];
+  /** The observer's own loop: lateness forgiven (stall guard) and the worst lateness, ms. */
+  forgivenMs: number;
+  maxLateMs: number;
+}
+
+interface Soak {
+  falseDeaths: number;
+  flaps: number;
+  rtt: number[];
+  /** Every membership change during the soak, by whom. */
+  detail: string[];
+  /** Each process's worst lateness of its own worker loop over its life. */
+  worstLate: string[];
 }
 
 class Bench {
@@ -70,7 +84,8 @@ class Bench {
 
   async killTrials(count: number): Promise<Trials> {
     const obs = this.procs.get('node1') as LineProc;
-    const out: Trials = { worker: [], main: [], falseDeaths: 0, rtt: [] };
+    const out: Trials = { worker: [], main: [], falseDeaths: 0, rtt: [], forgivenMs: 0, maxLateMs: 0 };
+    const first = await this.stats(obs);
     const mark = obs.events.length;
     for (let i = 0; i < count; i++) {
       const from = obs.events.length;
@@ -101,19 +116,23 @@ class Bench {
       .slice(mark)
       .flatMap(changesOf)
       .filter((c) => c.node !== 'node2' && c.state === 'dead').length;
-    out.rtt = await this.rtt(obs);
+    const last = await this.stats(obs);
+    out.rtt = last.rttMs;
+    out.forgivenMs = last.counters.stallForgivenMs - first.counters.stallForgivenMs;
+    out.maxLateMs = last.counters.maxLateMs;
     return out;
   }
 
-  async rtt(p: LineProc): Promise<number[]> {
+  /** Fresh stats (they reach the main thread once a second); RTT samples since the last call. */
+  async stats(p: LineProc): Promise<{ rttMs: number[]; counters: Counters }> {
     const from = p.events.length;
     await sleep(1100);
     p.send({ cmd: 'stats' });
-    return (await p.wait((e) => e.ev === 'stats', 5000, from, 'stats')).rttMs as number[];
+    return (await p.wait((e) => e.ev === 'stats', 5000, from, 'stats')) as never;
   }
 
   /** Everyone up and stalling, under load: every `dead` is a false death. */
-  async soak(seconds: number): Promise<{ falseDeaths: number; flaps: number; rtt: number[] }> {
+  async soak(seconds: number): Promise<Soak> {
     // node2 is dead after the kills: start it again and wait until everyone sees all three.
     const before = new Map([...this.procs].map(([name, p]) => [name, p.events.length]));
     await this.start('node2');
@@ -124,13 +143,26 @@ class Bench {
     }
     for (const p of all) p.send(STALL);
     const marks = all.map((p) => p.events.length);
-    await this.rtt(all[0] as LineProc); // drop samples from before the soak
+    const t0 = Date.now();
+    await this.stats(all[0] as LineProc); // drop samples from before the soak
     await sleep(seconds * 1000);
-    const changes = all.flatMap((p, i) => p.events.slice(marks[i]).flatMap(changesOf));
+    const names = [...this.procs.keys()];
+    const changes = all.flatMap((p, i) =>
+      p.events.slice(marks[i]).flatMap((e) => changesOf(e).map((c) => ({ ...c, by: names[i] }))),
+    );
+    const worstLate: string[] = [];
+    let rtt: number[] = [];
+    for (const [i, p] of all.entries()) {
+      const st = await this.stats(p);
+      if (i === 0) rtt = st.rttMs;
+      worstLate.push(`${names[i]} ${st.counters.maxLateMs.toFixed(0)} ms`);
+    }
     return {
       falseDeaths: changes.filter((c) => c.state === 'dead').length,
       flaps: changes.length,
-      rtt: await this.rtt(all[0] as LineProc),
+      rtt,
+      detail: changes.map((c) => `${c.by} saw ${c.node} ${c.state} at +${((c.at - t0) / 1000).toFixed(1)} s`),
+      worstLate,
     };
   }
 }
@@ -172,18 +204,17 @@ function row(name: string, v: number[]): string {
   return `| ${name} | ${v.length} | ${f(0.5)} | ${f(0.95)} | ${f(0.99)} | ${Math.max(...v).toFixed(0)} |`;
 }
 
-function report(
-  started: string,
-  idle: Trials,
-  loaded: Trials,
-  soak: { falseDeaths: number; flaps: number; rtt: number[] },
-) {
+function report(started: string, idle: Trials, loaded: Trials, soak: Soak) {
   const rtt = (v: number[]) =>
     v.length === 0
       ? 'no samples'
       : `p50 ${quantile(v, 0.5).toFixed(2)} ms, p99 ${quantile(v, 0.99).toFixed(2)} ms`;
   return [
-    `Machine: ${machineLine()}; ${started}Z. Heartbeat every 100 ms, dead after 450 ms of silence.`,
+    `Machine: ${machineLine()}; ${started}Z; load average at the end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        ' / ',
+      )} (1/5/15 min, this bench's stress-ng included). Heartbeat every 100 ms, dead after 450 ms of silence.`,
     '',
     'SIGKILL of a peer process -> the observer calls it dead (ms after the kill):',
     '',
@@ -196,7 +227,11 @@ function report(
     '',
     `False deaths of the live third peer during the kills: idle ${idle.falseDeaths}, loaded ${loaded.falseDeaths}.`,
     `Soak, ${SOAK_S} s, stress-ng --cpu 2 and a 300 ms main-thread stall every second in all three processes: ` +
-      `${soak.falseDeaths} false deaths, ${soak.flaps} membership changes in all.`,
+      `${soak.falseDeaths} false deaths, ${soak.flaps} membership changes in all` +
+      (soak.detail.length > 0 ? ` (${soak.detail.join('; ')})` : '') +
+      `; worst worker lateness ${soak.worstLate.join(', ')}.`,
+    `Observer's own loop: lateness forgiven by the stall guard idle ${idle.forgivenMs.toFixed(0)} ms ` +
+      `(worst ${idle.maxLateMs.toFixed(0)} ms), loaded ${loaded.forgivenMs.toFixed(0)} ms (worst ${loaded.maxLateMs.toFixed(0)} ms).`,
     `RTT samples (observer): idle ${rtt(idle.rtt)}; loaded ${rtt(loaded.rtt)}; soak ${rtt(soak.rtt)}.`,
   ].join('\n');
 }

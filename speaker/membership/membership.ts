@@ -177,7 +177,14 @@ export class Membership {
         this.aliveNow = new Set(m.alive);
         this.peersAlive = m.alive.length - 1;
         for (const c of m.changes) this.log.info({ node: c.node, state: c.state }, 'peer liveness changed');
-        for (const cb of this.listeners) cb(this.aliveNow, m.changes);
+        for (const cb of this.listeners) {
+          try {
+            cb(this.aliveNow, m.changes);
+          } catch (err) {
+            // A listener's bug must not stop the others from hearing about the change.
+            this.log.error({ err }, 'membership change listener threw');
+          }
+        }
         break;
       }
       case 'stats': {

@@ -32,6 +32,10 @@ export interface Counters {
   unproven: number;
   malformed: number;
   unknownSender: number;
+  /** Total lateness of our own loop forgiven to peers' deadlines (the stall guard), ms. */
+  stallForgivenMs: number;
+  /** Largest lateness of our own loop seen, ms. */
+  maxLateMs: number;
 }
 
 export type ToWorker = { type: 'setPeers'; peers: PeerAddress[] } | { type: 'stop' };
@@ -56,5 +60,7 @@ export function zeroCounters(): Counters {
     unproven: 0,
     malformed: 0,
     unknownSender: 0,
+    stallForgivenMs: 0,
+    maxLateMs: 0,
   };
 }

@@ -2,14 +2,18 @@
  * Speaker liveness over real sockets between network namespaces: three membership processes
  * (dist/bench/membership-peer.js) on a bridge, each heartbeating every other over IPv4 and
  * IPv6, plus a fourth host that records heartbeats and attacks with them. Checks the promises
- * of docs/membership.md: a dead link or a SIGKILLed process is dead within 1 s, a graceful stop
- * within 100 ms, and forged, tampered or replayed packets are counted and change nothing.
+ * of docs/membership.md: one silent path (an nft drop) kills no one while another peer hears
+ * the node; a dead link or a SIGKILLed process is dead within 1 s, a graceful stop within
+ * 100 ms; forged, tampered or replayed packets are counted and change nothing. Needs root and
+ * nft; HERALDLB_MEMBERSHIP_NODE runs the peers on another Node binary (Node 24).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNet, LineProc, type Net, type NetNode, type PeerEvent } from '../../bench/membership-net.js';
 import { missing, refuseOrWarn } from '../support/prerequisites.js';
@@ -19,9 +23,11 @@ const root = join(import.meta.dirname, '..', '..');
 const PEER_JS = join(root, 'dist/bench/membership-peer.js');
 const ATTACKER_JS = join(root, 'dist/bench/membership-attacker.js');
 const PORT = 7947;
+// The peers' Node binary: this one, or e.g. Node 24 (HERALDLB_MEMBERSHIP_NODE=~/.cache/heraldlb/node-24/bin/node).
+const PEER_NODE = process.env.HERALDLB_MEMBERSHIP_NODE || process.execPath;
 const PREFIX = 'hm-t-';
 
-const canRun = refuseOrWarn('membership (netns)', missing({ root: true, netns: true }));
+const canRun = refuseOrWarn('membership (netns)', missing({ root: true, netns: true, commands: ['nft'] }));
 
 type Change = { node: string; state: string; at: number };
 interface Stats {
@@ -49,7 +55,7 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
 
   async function start(n: NetNode, extra: NetNode[] = []): Promise<LineProc> {
     const p = new LineProc(n.netns, [
-      process.execPath,
+      PEER_NODE,
       PEER_JS,
       n.name,
       keyFile,
@@ -60,6 +66,8 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     procs.set(n.name, p);
     const e = await p.wait((x) => x.ev === 'ready' || x.ev === 'error', 15_000, 0, `${n.name} ready`);
     expect(e.ev, JSON.stringify(e)).toBe('ready');
+    if (process.env.HERALDLB_MEMBERSHIP_NODE)
+      expect(e.node).toBe(execFileSync(PEER_NODE, ['--version']).toString().trim());
     return p;
   }
 
@@ -125,6 +133,38 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     expect(s.peersAlive).toBe(2);
   });
 
+  it('one silent path: node1 cannot hear node3, but node2 can, so node3 stays alive for node1', async () => {
+    const p1 = procs.get('node1') as LineProc;
+    const rules = join(dir, 'drop-node3.nft');
+    writeFileSync(
+      rules,
+      [
+        'table inet hm {',
+        '  chain in {',
+        '    type filter hook input priority 0;',
+        `    ip saddr ${node(3).ipv4} udp dport ${PORT} counter drop`,
+        `    ip6 saddr ${node(3).ipv6} udp dport ${PORT} counter drop`,
+        '  }',
+        '}',
+      ].join('\n'),
+    );
+    const from = p1.events.length;
+    await run('ip', ['netns', 'exec', node(1).netns, 'nft', '-f', rules]);
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const s = await stats(p1);
+      expect(p1.events.slice(from).flatMap(changesOf)).toEqual([]);
+      expect(s.peersAlive).toBe(2);
+      // The path really was silent: the rules dropped node3's heartbeats (~10/s per family).
+      const listed = (await run('ip', ['netns', 'exec', node(1).netns, 'nft', 'list', 'table', 'inet', 'hm']))
+        .stdout;
+      const dropped = [...listed.matchAll(/packets (\d+)/g)].map((m) => Number(m[1]));
+      expect(dropped.length === 2 && dropped.every((n) => n >= 10), listed).toBe(true);
+    } finally {
+      await run('ip', ['netns', 'exec', node(1).netns, 'nft', 'delete', 'table', 'inet', 'hm']);
+    }
+  });
+
   it('a dead link: its peers call it dead within 1 s, alive again once it is back', async () => {
     const [p1, p2] = [procs.get('node1') as LineProc, procs.get('node2') as LineProc];
     const from1 = p1.events.length;
@@ -177,7 +217,7 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     const p1 = procs.get('node1') as LineProc;
     // node4 is an attacker that node2 heartbeats to (it is in node2's peer list).
     const attacker = new LineProc(node(4).netns, [
-      process.execPath,
+      PEER_NODE,
       ATTACKER_JS,
       node(4).ipv4,
       String(PORT),
@@ -210,5 +250,48 @@ describe.skipIf(!canRun)('membership between namespaces', () => {
     expect(p1.events.slice(from).filter((e) => e.ev === 'change')).toEqual([]);
     const last = [...p1.events].reverse().find((e) => e.ev === 'change') as PeerEvent;
     expect(last.alive).toEqual(['node1']);
+  });
+});
+
+// start() against the built worker (dist), on loopback: its failures must say what is wrong.
+describe('Membership.start errors', () => {
+  const load = async () =>
+    (await import(
+      join(root, 'dist/speaker/membership/membership.js')
+    )) as typeof import('../../speaker/membership/membership.js');
+  const log = pino({ enabled: false });
+
+  it('rejects a bad key file, naming the file and line but not the key', async () => {
+    const { Membership } = await load();
+    const dir = mkdtempSync(join(tmpdir(), 'hm-keys-'));
+    const keyFile = join(dir, 'keys');
+    const short = Buffer.alloc(16, 5).toString('base64');
+    writeFileSync(keyFile, `# comment\nk1:${short}\n`);
+    const m = new Membership({ node: 'n1', keyFile, port: 7949, bindAddress: '127.0.0.1', log });
+    const err = await m.start().catch((e: unknown) => e as Error & { code: string });
+    rmSync(dir, { recursive: true, force: true });
+    expect(err).toMatchObject({ code: 'MEMBERSHIP_KEYS' });
+    expect((err as Error).message).toContain(`${keyFile} line 2`);
+    expect((err as Error).message).not.toContain(short);
+  });
+
+  it('rejects a port in use', async () => {
+    const { Membership } = await load();
+    const dir = mkdtempSync(join(tmpdir(), 'hm-keys-'));
+    const keyFile = join(dir, 'keys');
+    writeFileSync(keyFile, `k1:${Buffer.alloc(32, 5).toString('base64')}\n`);
+    const taken = createSocket('udp4');
+    await new Promise<void>((r) => taken.bind(7949, '127.0.0.1', () => r()));
+    try {
+      const m = new Membership({ node: 'n1', keyFile, port: 7949, bindAddress: '127.0.0.1', log });
+      await expect(m.start()).rejects.toMatchObject({
+        code: 'MEMBERSHIP_BIND',
+        message: expect.stringMatching(/127\.0\.0\.1 port 7949: EADDRINUSE/),
+      });
+      await m.stop();
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
