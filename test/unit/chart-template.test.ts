@@ -250,7 +250,10 @@ const CASES: Case[] = [
   },
   {
     name: 'no topology spread, leader election off',
-    args: ['--set=controller.topologySpreadConstraints={}', '--set=controller.leaderElection.enabled=false'],
+    args: [
+      '--set-json=controller.topologySpreadConstraints=[]',
+      '--set=controller.leaderElection.enabled=false',
+    ],
     check(objs) {
       expect(podSpec(deployment(objs)).topologySpreadConstraints).toBeUndefined();
       expect(podSpec(deployment(objs)).containers[0]?.args).toContain('--leader-elect=false');
