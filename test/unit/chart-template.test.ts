@@ -40,6 +40,10 @@ const MONITORING_ON = [
   '--set=monitoring.grafanaDashboard.enabled=true',
   '--set=monitoring.prometheusRule.labels.release=prom',
 ];
+// Every CRD of crds/ (the drift test proves the chart's copies match them).
+const CRD_NAMES = [...readCrdFiles(join(ROOT, 'crds')).values()].map(
+  (t) => (parse(t) as V1CustomResourceDefinition).metadata!.name!,
+);
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 const CASES: Case[] = [
@@ -47,24 +51,25 @@ const CASES: Case[] = [
     name: 'defaults',
     args: [],
     check(objs) {
-      expect(kinds(objs)).toEqual([
-        'ClusterRole/heraldlb-controller',
-        'ClusterRole/heraldlb-speaker',
-        'ClusterRoleBinding/heraldlb-controller',
-        'ClusterRoleBinding/heraldlb-speaker',
-        'CustomResourceDefinition/ipaddresspools.heraldlb.io',
-        'CustomResourceDefinition/l2advertisements.heraldlb.io',
-        'DaemonSet/heraldlb-speaker',
-        'Deployment/heraldlb-controller',
-        'PodDisruptionBudget/heraldlb-controller',
-        'Role/heraldlb-controller-leader-election',
-        'Role/heraldlb-speaker-presence',
-        'RoleBinding/heraldlb-controller-leader-election',
-        'RoleBinding/heraldlb-speaker-presence',
-        'Secret/heraldlb-heartbeat',
-        'ServiceAccount/heraldlb-controller',
-        'ServiceAccount/heraldlb-speaker',
-      ]);
+      expect(kinds(objs)).toEqual(
+        [
+          'ClusterRole/heraldlb-controller',
+          'ClusterRole/heraldlb-speaker',
+          'ClusterRoleBinding/heraldlb-controller',
+          'ClusterRoleBinding/heraldlb-speaker',
+          ...CRD_NAMES.map((n) => `CustomResourceDefinition/${n}`),
+          'DaemonSet/heraldlb-speaker',
+          'Deployment/heraldlb-controller',
+          'PodDisruptionBudget/heraldlb-controller',
+          'Role/heraldlb-controller-leader-election',
+          'Role/heraldlb-speaker-presence',
+          'RoleBinding/heraldlb-controller-leader-election',
+          'RoleBinding/heraldlb-speaker-presence',
+          'Secret/heraldlb-heartbeat',
+          'ServiceAccount/heraldlb-controller',
+          'ServiceAccount/heraldlb-speaker',
+        ].sort(),
+      );
       for (const o of objs.filter(
         (x) => !x.kind.startsWith('Cluster') && x.kind !== 'CustomResourceDefinition',
       )) {
