@@ -24,7 +24,7 @@ const ALLOWED: Check[] = [
     [v, 'ipaddresspools', 'heraldlb.io', 'cluster'],
     [v, 'l2advertisements', 'heraldlb.io', 'cluster'],
   ]),
-  ...(['create', 'get', 'update', 'patch', 'delete'] as const).map(
+  ...(['create', 'get', 'list', 'watch', 'update', 'patch', 'delete'] as const).map(
     (v): Check => [v, 'l2announcements', 'heraldlb.io', 'other'],
   ),
   ['patch', 'l2announcements', 'heraldlb.io', 'other', 'status'],

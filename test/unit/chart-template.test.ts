@@ -130,6 +130,7 @@ const CASES: Case[] = [
         '--key-file=/etc/heraldlb/heartbeat/keys',
         '--metrics-addr=0.0.0.0:7473',
         '--heartbeat-port=7947',
+        '--log-level=info',
       ]);
       expect(s.env).toEqual([
         { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
@@ -220,11 +221,12 @@ const CASES: Case[] = [
       '--set=controller.extraArgs={--workers=4,--event-qps=10}',
       '--set=controller.extraEnv[0].name=NODE_OPTIONS',
       '--set=controller.extraEnv[0].value=--max-semi-space-size=1',
-      '--set=controller.loadBalancerClass=example.com/lan',
+      '--set=loadBalancerClass=example.com/lan',
       '--set=controller.replicas=1',
       '--set=controller.priorityClassName=system-cluster-critical',
       '--set=controller.podAnnotations.a=b',
-      '--set=speaker.extraArgs={--log-level=debug}',
+      '--set=speaker.extraArgs={--dead-after=600ms}',
+      '--set=speaker.logLevel=debug',
       '--set=speaker.priorityClassName=system-node-critical',
       '--set=speaker.tolerations=null',
       '--set=speaker.nodeSelector.lan=yes',
@@ -244,7 +246,11 @@ const CASES: Case[] = [
       // One replica: a budget of "one unavailable" would block nothing and mislead.
       expect(objs.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
       const s = podSpec(daemonSet(objs));
-      expect(s.containers[0]?.args?.at(-1)).toBe('--log-level=debug');
+      expect(s.containers[0]?.args?.slice(-3)).toEqual([
+        '--load-balancer-class=example.com/lan',
+        '--log-level=debug',
+        '--dead-after=600ms',
+      ]);
       expect(s.priorityClassName).toBe('system-node-critical');
       expect(s.tolerations).toBeUndefined();
       expect(s.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', lan: 'yes' });
