@@ -112,7 +112,7 @@ describe.runIf(controlPlaneAvailable() && helm)('chart: helm install, upgrade, u
     expect(crd.metadata?.annotations?.['helm.sh/resource-policy']).toBe('keep');
     expect(crd.metadata?.labels?.['helm.sh/chart']).toBe('heraldlb-0.1.0');
     // The CRDs still serve: a pool is admitted (and survives the uninstall below).
-    await objects.createPool(POOL, { addresses: ['2001:db8:2501::/120'] });
+    await objects.createPool(POOL, { addresses: ['2001:db8:1c5::/120'] });
   });
 
   it('binds the ServiceAccounts the workloads run as to their rules', async () => {
@@ -176,7 +176,7 @@ describe.runIf(controlPlaneAvailable() && helm)('chart: helm install, upgrade, u
       const name = (parse(text) as { metadata: { name: string } }).metadata.name;
       await ext.readCustomResourceDefinition({ name });
     }
-    expect((await objects.getPool(POOL)).spec?.addresses).toEqual(['2001:db8:2501::/120']);
+    expect((await objects.getPool(POOL)).spec?.addresses).toEqual(['2001:db8:1c5::/120']);
   });
 
   it('refuses a namespace whose Pod Security level would reject the speaker, naming the fix', async () => {
