@@ -33,13 +33,14 @@ const ALLOWED: Check[] = [
   ['patch', 'events', '', 'other'],
   ['create', 'events', 'events.k8s.io', 'other'],
   ['patch', 'events', 'events.k8s.io', 'other'],
-  ...(['get', 'create', 'update', 'patch'] as const).map(
+  ...(['get', 'list', 'watch', 'create', 'update', 'patch'] as const).map(
     (v): Check => [v, 'leases', 'coordination.k8s.io', 'own'],
   ),
 ];
 
 const DENIED: Check[] = [
   ['get', 'leases', 'coordination.k8s.io', 'other'],
+  ['list', 'leases', 'coordination.k8s.io', 'cluster'],
   ['delete', 'leases', 'coordination.k8s.io', 'own'],
   ['get', 'secrets', '', 'own'],
   ['list', 'secrets', '', 'other'],
