@@ -28,6 +28,13 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const CLUSTER_RBAC = ['heraldlb-controller', 'heraldlb-speaker'];
 const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
 
+/** The names of the CRDs in crds/. */
+function crdNames(): string[] {
+  return [...readCrdFiles(join(CHART_DIR, '..', '..', 'crds')).values()].map(
+    (t) => (parse(t) as { metadata: { name: string } }).metadata.name,
+  );
+}
+
 async function gone(p: Promise<unknown>): Promise<boolean> {
   try {
     await p;
@@ -46,8 +53,7 @@ async function gone(p: Promise<unknown>): Promise<boolean> {
  */
 async function prepareCluster(kc: KubeConfig, ns: string): Promise<void> {
   const ext = kc.makeApiClient(ApiextensionsV1Api);
-  for (const text of readCrdFiles(join(CHART_DIR, '..', '..', 'crds')).values()) {
-    const name = (parse(text) as { metadata: { name: string } }).metadata.name;
+  for (const name of crdNames()) {
     const body = {
       metadata: {
         labels: { 'app.kubernetes.io/managed-by': 'Helm' },
@@ -161,6 +167,16 @@ describe.runIf(controlPlaneAvailable() && helm)('chart: helm install, upgrade, u
     expect(after).toBe(before);
   });
 
+  it('an upgrade with crds.enabled=false keeps the CRDs and pools; turning it back on takes them over again', async () => {
+    const image = '--set=image.repository=heraldlb.test/heraldlb';
+    h('upgrade', RELEASE, CHART_DIR, image, '--set=crds.enabled=false');
+    expect(h('get', 'manifest', RELEASE)).not.toContain('kind: CustomResourceDefinition');
+    for (const name of crdNames()) await ext.readCustomResourceDefinition({ name });
+    expect((await objects.getPool(POOL)).spec?.addresses).toEqual(['2001:db8:1c5::/120']);
+    h('upgrade', RELEASE, CHART_DIR, image);
+    expect(h('get', 'manifest', RELEASE)).toContain('kind: CustomResourceDefinition');
+  });
+
   it('uninstall removes what the release made and keeps the CRDs and the pools', async () => {
     h('uninstall', RELEASE);
     expect(await gone(apps.readNamespacedDeployment({ namespace: ns, name: 'heraldlb-controller' }))).toBe(
@@ -172,10 +188,7 @@ describe.runIf(controlPlaneAvailable() && helm)('chart: helm install, upgrade, u
       true,
     );
     for (const name of CLUSTER_RBAC) expect(await gone(rbac.readClusterRole({ name }))).toBe(true);
-    for (const text of readCrdFiles(join(CHART_DIR, '..', '..', 'crds')).values()) {
-      const name = (parse(text) as { metadata: { name: string } }).metadata.name;
-      await ext.readCustomResourceDefinition({ name });
-    }
+    for (const name of crdNames()) await ext.readCustomResourceDefinition({ name });
     expect((await objects.getPool(POOL)).spec?.addresses).toEqual(['2001:db8:1c5::/120']);
   });
 
