@@ -78,7 +78,7 @@ const CASES: Case[] = [
       const d = deployment(objs);
       expect(d.spec?.replicas).toBe(2);
       const c = podSpec(d).containers[0]!;
-      expect(c.image).toBe('ghcr.io/heraldlb/heraldlb:0.1.0');
+      expect(c.image).toBe('localhost/heraldlb:0.1.0');
       expect(c.args).toEqual([
         'controller',
         '--metrics-addr=0.0.0.0:7472',
