@@ -10,8 +10,10 @@ import type {
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseOptions as controllerOptions } from '../../controller/options.js';
 import { renderedControllerRbac, renderedSpeakerRbac } from '../../lab/chart-rbac.js';
 import { readCrdFiles } from '../../lab/gen-chart-crds.js';
+import { parseOptions as speakerOptions } from '../../speaker/options.js';
 import { CHART_DIR, find, Helm, parseObjects, type RenderedObject } from '../support/helm.js';
 
 // `helm lint --strict` and `helm template` over the values combinations a user is likely to
@@ -298,6 +300,36 @@ describe.runIf(helm)('chart: helm lint --strict and helm template', () => {
     const r = helm!.run(['template', 'heraldlb', CHART_DIR, `--set=${set}`]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(key);
+  });
+
+  it('passes flags the programs accept, meaning what the chart means', () => {
+    const objs = helm!.template(
+      ['--set=loadBalancerClass=example.com/lan', '--set=controller.logLevel=debug'],
+      NS,
+    );
+    const [ctlCmd, ...ctlArgs] = podSpec(deployment(objs)).containers[0]!.args!;
+    expect(ctlCmd).toBe('controller');
+    expect(controllerOptions(ctlArgs, {})).toMatchObject({
+      leaderElect: true,
+      leaseNamespace: NS,
+      leaseName: 'heraldlb-controller',
+      metricsAddr: '0.0.0.0:7472',
+      loadBalancerClass: 'example.com/lan',
+      logLevel: 'debug',
+    });
+    const speaker = podSpec(daemonSet(objs)).containers[0]!;
+    const [spkCmd, ...spkArgs] = speaker.args!;
+    expect(spkCmd).toBe('speaker');
+    // The kubelet expands $(NODE_NAME) from the env the chart sets; POD_NAMESPACE is read as is.
+    const expanded = spkArgs.map((a) => a.replace('$(NODE_NAME)', 'node1'));
+    expect(speakerOptions(expanded, { POD_NAMESPACE: NS })).toMatchObject({
+      nodeName: 'node1',
+      namespace: NS,
+      keyFile: `${speaker.volumeMounts![0]!.mountPath}/keys`,
+      heartbeatPort: 7947,
+      metricsAddr: '0.0.0.0:7473',
+      loadBalancerClass: 'example.com/lan',
+    });
   });
 
   it('renders the RBAC exactly as lab/chart-rbac.ts does for the tests and the benchmark', () => {
