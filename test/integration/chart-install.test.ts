@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
   ApiextensionsV1Api,
@@ -13,6 +14,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { readCrdFiles } from '../../lab/gen-chart-crds.js';
+import { parseKeyRing } from '../../speaker/membership/keys.js';
 import { TestObjects } from '../support/controller.js';
 import { CHART_DIR, Helm } from '../support/helm.js';
 import { adminKubeConfig, controlPlaneAvailable, kubeconfigPath, uniqueName } from '../support/kube.js';
@@ -165,6 +167,29 @@ describe.runIf(controlPlaneAvailable() && helm)('chart: helm install, upgrade, u
     expect(d.spec?.template.spec?.containers[0]?.args).toContain('--log-level=debug');
     const after = (await core.readNamespacedSecret({ namespace: ns, name: 'heraldlb-heartbeat' })).data?.keys;
     expect(after).toBe(before);
+  });
+
+  it('keeps a key rotated in the Secret across an upgrade, in the form the speaker reads', async () => {
+    const read = async () =>
+      Buffer.from(
+        (await core.readNamespacedSecret({ namespace: ns, name: 'heraldlb-heartbeat' })).data?.keys ?? '',
+        'base64',
+      ).toString();
+    const generated = await read();
+    expect(parseKeyRing(generated).signing.id).toBe('k1');
+    // docs/install.md's rotation, step 1: the new key as a second line.
+    const rotated = `${generated.trim()}\nk2:${randomBytes(32).toString('base64')}\n`;
+    await core.patchNamespacedSecret(
+      {
+        namespace: ns,
+        name: 'heraldlb-heartbeat',
+        body: { data: { keys: Buffer.from(rotated).toString('base64') } },
+      },
+      mergePatch,
+    );
+    h('upgrade', RELEASE, CHART_DIR, '--set=image.repository=heraldlb.test/heraldlb');
+    expect(await read()).toBe(rotated);
+    expect([...parseKeyRing(rotated).verifying.keys()]).toEqual(['k1', 'k2']);
   });
 
   it('an upgrade with crds.enabled=false keeps the CRDs and pools; turning it back on takes them over again', async () => {
