@@ -92,6 +92,7 @@ describe.runIf(controlPlaneAvailable() && helm)('chart: helm install, upgrade, u
   afterAll(async () => {
     if (ns) helm!.run(['uninstall', RELEASE, '--namespace', ns], kubeconfigPath());
     await objects.cleanup();
+    helm!.dispose();
   });
 
   it('install creates every object, with the CRDs taken over by the release', async () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -52,6 +52,11 @@ export class Helm {
     }
     if (!refuseOrWarn(tier, problems)) return undefined;
     return new Helm(binary, mkdtempSync(join(tmpdir(), 'heraldlb-helm-')));
+  }
+
+  /** Removes helm's config, cache and data directories of this run. */
+  dispose(): void {
+    rmSync(this.home, { recursive: true, force: true });
   }
 
   run(args: readonly string[], kubeconfig?: string): HelmResult {

@@ -8,7 +8,7 @@ import type {
   V1PodSpec,
   V1Secret,
 } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseOptions as controllerOptions } from '../../controller/options.js';
 import { renderedControllerRbac, renderedSpeakerRbac } from '../../lab/chart-rbac.js';
@@ -275,6 +275,8 @@ const CASES: Case[] = [
 ];
 
 describe.runIf(helm)('chart: helm lint --strict and helm template', () => {
+  afterAll(() => helm!.dispose());
+
   it.each(CASES)('$name', ({ args, check }) => {
     const lint = helm!.run(['lint', '--strict', CHART_DIR, '--namespace', NS, ...args]);
     expect(lint.code, lint.stdout + lint.stderr).toBe(0);
