@@ -55,6 +55,7 @@ export function defaultImageDir(): string {
 export function ensureImage(o: ImageOptions): ImageBuild | { context: string; nativeAddon: boolean } {
   const t0 = Date.now();
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const step = stepTimer(log);
   process.umask(0o022); // directory modes end up in the layers
   const dir = o.dir ?? defaultImageDir();
   const version = JSON.parse(readFileSync(join(o.repo, 'package.json'), 'utf8')).version as string;
@@ -73,7 +74,7 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
     warn: (m) => log(`\n${'!'.repeat(78)}\n!! WARNING: ${m}\n${'!'.repeat(78)}\n`),
   });
   setMtimes(context, epoch);
-  log(`context ${context} ready (SOURCE_DATE_EPOCH=${epoch})`);
+  step(`context ${context} prepared (SOURCE_DATE_EPOCH=${epoch})`);
   if (o.contextOnly) return { context, nativeAddon: facts.nativeAddon };
 
   const dockerfile = readFileSync(join(o.repo, 'image', 'Dockerfile'));
@@ -82,6 +83,7 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
     .update(dockerfile)
     .update(JSON.stringify({ reference, epoch, revision, tools: toolVersions() }))
     .digest('hex');
+  step(`inputs hashed: ${inputsKey.slice(0, 16)}`);
   const record = join(dir, 'build.json');
   const last = existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as ImageBuild) : undefined;
   if (
@@ -95,6 +97,7 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
   const ociLayout = join(dir, 'oci');
   const dockerArchive = join(dir, `heraldlb-${tag}.docker.tar`);
   buildah(o.repo, context, dir, { reference, epoch, version, revision, ociLayout: `${ociLayout}.tmp`, tag });
+  step('buildah bud + push to the OCI layout');
   rmSync(ociLayout, { recursive: true, force: true });
   renameSync(`${ociLayout}.tmp`, ociLayout);
   const ociReference = `oci:${ociLayout}:${tag}`;
@@ -102,6 +105,7 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
   execFileSync('skopeo', ['copy', '--quiet', ociReference, `docker-archive:${dockerArchive}:${reference}`], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  step('skopeo copy to docker-archive');
   const built: ImageBuild = {
     ...describeLayout(ociLayout),
     reference,
@@ -117,6 +121,15 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
   };
   writeFileSync(record, `${JSON.stringify(built, null, 2)}\n`);
   return built;
+}
+
+function stepTimer(log: (l: string) => void): (what: string) => void {
+  let last = Date.now();
+  return (what) => {
+    const now = Date.now();
+    log(`${what} in ${((now - last) / 1000).toFixed(1)} s`);
+    last = now;
+  };
 }
 
 function buildah(
