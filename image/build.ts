@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { prepareContext } from './context.js';
+import { run } from './exec.js';
 import { setMtimes, treeDigest } from './tree.js';
 
 export interface ImageOptions {
@@ -52,7 +53,9 @@ export function defaultImageDir(): string {
   return process.env.HERALDLB_IMAGE_DIR || join(cache, 'image');
 }
 
-export function ensureImage(o: ImageOptions): ImageBuild | { context: string; nativeAddon: boolean } {
+export async function ensureImage(
+  o: ImageOptions,
+): Promise<ImageBuild | { context: string; nativeAddon: boolean }> {
   const t0 = Date.now();
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const step = stepTimer(log);
@@ -66,7 +69,7 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
   const node = nodeBinary(o.repo);
   const context = join(dir, 'context');
   mkdirSync(dir, { recursive: true });
-  const facts = prepareContext({
+  const facts = await prepareContext({
     repo: o.repo,
     node,
     out: context,
@@ -96,18 +99,23 @@ export function ensureImage(o: ImageOptions): ImageBuild | { context: string; na
   }
   const ociLayout = join(dir, 'oci');
   const dockerArchive = join(dir, `heraldlb-${tag}.docker.tar`);
-  buildah(o.repo, context, dir, { reference, epoch, version, revision, ociLayout: `${ociLayout}.tmp`, tag });
+  await buildWithBuildah(o.repo, context, dir, {
+    reference,
+    epoch,
+    version,
+    revision,
+    ociLayout: `${ociLayout}.tmp`,
+    tag,
+  });
   step('buildah bud + push to the OCI layout');
   rmSync(ociLayout, { recursive: true, force: true });
   renameSync(`${ociLayout}.tmp`, ociLayout);
   const ociReference = `oci:${ociLayout}:${tag}`;
   rmSync(dockerArchive, { force: true });
-  execFileSync('skopeo', ['copy', '--quiet', ociReference, `docker-archive:${dockerArchive}:${reference}`], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  await run('skopeo', ['copy', '--quiet', ociReference, `docker-archive:${dockerArchive}:${reference}`]);
   step('skopeo copy to docker-archive');
   const built: ImageBuild = {
-    ...describeLayout(ociLayout),
+    ...(await describeLayout(ociLayout)),
     reference,
     ociLayout,
     ociReference,
@@ -132,24 +140,20 @@ function stepTimer(log: (l: string) => void): (what: string) => void {
   };
 }
 
-function buildah(
+async function buildWithBuildah(
   repo: string,
   context: string,
   dir: string,
   b: { reference: string; epoch: number; version: string; revision: string; ociLayout: string; tag: string },
-): void {
+): Promise<void> {
   // A private, throwaway store: nothing lingers in /var/lib/containers, and two builds
   // never share cached layers that could hide a difference.
   const store = join(dir, `store.${process.pid}`);
   const global = ['--root', join(store, 'root'), '--runroot', join(store, 'run'), '--storage-driver', 'vfs'];
-  const run = (args: string[]) =>
-    execFileSync('buildah', [...global, ...args], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: buildEnv(),
-    });
+  const buildah = (args: string[]) => run('buildah', [...global, ...args], { env: buildEnv() });
   rmSync(b.ociLayout, { recursive: true, force: true });
   try {
-    run([
+    await buildah([
       'bud',
       '--isolation',
       'chroot',
@@ -168,13 +172,11 @@ function buildah(
       '--quiet',
       context,
     ]);
-    run(['push', '--quiet', '--format', 'oci', b.reference, `oci:${b.ociLayout}:${b.tag}`]);
+    await buildah(['push', '--quiet', '--format', 'oci', b.reference, `oci:${b.ociLayout}:${b.tag}`]);
   } finally {
-    try {
-      execFileSync('buildah', [...global, 'rmi', '--all', '--force'], { stdio: 'ignore' });
-    } catch {
+    await buildah(['rmi', '--all', '--force']).catch(() => {
       // the store is removed below either way
-    }
+    });
     rmSync(store, { recursive: true, force: true });
   }
 }
@@ -184,21 +186,23 @@ function buildEnv(): NodeJS.ProcessEnv {
   return { ...process.env, BUILDAH_ISOLATION: 'chroot', BUILDAH_LAYERS: 'true' };
 }
 
-function describeLayout(layout: string): Pick<ImageBuild, 'digest' | 'configDigest' | 'layers'> {
+async function describeLayout(
+  layout: string,
+): Promise<Pick<ImageBuild, 'digest' | 'configDigest' | 'layers'>> {
   const blob = (d: string) => readFileSync(join(layout, 'blobs', ...d.split(':')));
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
   const digest: string = index.manifests[0].digest;
   const manifest = JSON.parse(blob(digest).toString('utf8'));
-  const layers = (manifest.layers as { digest: string; size: number }[]).map((l) => ({
-    digest: l.digest,
-    size: l.size,
-    uncompressed: uncompressedSize(join(layout, 'blobs', ...l.digest.split(':'))),
-  }));
+  const layers = [];
+  for (const l of manifest.layers as { digest: string; size: number }[]) {
+    const uncompressed = await uncompressedSize(join(layout, 'blobs', ...l.digest.split(':')));
+    layers.push({ digest: l.digest, size: l.size, uncompressed });
+  }
   return { digest, configDigest: manifest.config.digest, layers };
 }
 
-function uncompressedSize(file: string): number {
-  const out = execFileSync('sh', ['-c', 'gzip -dc < "$1" | wc -c', 'sh', file], { encoding: 'utf8' });
+async function uncompressedSize(file: string): Promise<number> {
+  const out = await run('sh', ['-c', 'gzip -dc < "$1" | wc -c', 'sh', file]);
   return Number(out.trim());
 }
 

@@ -2,7 +2,6 @@
 // Dockerfile). Everything comes from this machine and the repo: Node 24 (lab/bin/node24.sh),
 // the exact glibc/libstdc++/libgcc_s files `ldd` names, production dependencies installed
 // from the lockfile, and the compiled program.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -18,6 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { run } from './exec.js';
 import { owningPackage, sharedLibraries } from './libs.js';
 import { walk } from './tree.js';
 
@@ -42,10 +42,10 @@ export interface ContextFacts {
   libraries: string[];
 }
 
-export function prepareContext(c: ContextInputs): ContextFacts {
+export async function prepareContext(c: ContextInputs): Promise<ContextFacts> {
   rmSync(c.out, { recursive: true, force: true });
   const libraries = writeRuntime(c, join(c.out, 'runtime'));
-  writeDeps(c, join(c.out, 'deps', 'app', 'node_modules'));
+  await writeDeps(c, join(c.out, 'deps', 'app', 'node_modules'));
   const nativeAddon = writeApp(c, join(c.out, 'app', 'app'), join(c.out, 'runtime'));
   return { nativeAddon, libraries };
 }
@@ -82,14 +82,14 @@ export function addLibraries(root: string, binary: string): string[] {
   return libs;
 }
 
-function writeDeps(c: ContextInputs, dest: string): void {
+async function writeDeps(c: ContextInputs, dest: string): Promise<void> {
   const lock = readFileSync(join(c.repo, 'package-lock.json'));
   const key = createHash('sha256')
     .update(lock)
     .update(readFileSync(join(c.repo, 'package.json')))
     .digest('hex');
   const cached = join(c.depsCache, key.slice(0, 16));
-  if (!existsSync(join(cached, 'node_modules'))) installDeps(c.repo, cached);
+  if (!existsSync(join(cached, 'node_modules'))) await installDeps(c.repo, cached);
   mkdirSync(dirname(dest), { recursive: true });
   cpSync(join(cached, 'node_modules'), dest, { recursive: true, verbatimSymlinks: true });
 }
@@ -100,15 +100,15 @@ function writeDeps(c: ContextInputs, dest: string): void {
  * instead, from npm's cache when it has the packages. No install scripts run: no production
  * dependency has one, and a new one would have to be looked at first.
  */
-function installDeps(repo: string, cached: string): void {
+async function installDeps(repo: string, cached: string): Promise<void> {
   const tmp = `${cached}.tmp${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(repo, f), join(tmp, f));
-  execFileSync(
+  await run(
     'npm',
     ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--no-save'],
-    { cwd: tmp, stdio: ['ignore', 'ignore', 'inherit'] },
+    { cwd: tmp },
   );
   prune(join(tmp, 'node_modules'));
   rmSync(cached, { recursive: true, force: true });

@@ -12,7 +12,7 @@ if (bad.length > 0) {
   process.exit(2);
 }
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const r = ensureImage({
+const r = await ensureImage({
   repo,
   contextOnly: argv.includes('--context-only'),
   force: argv.includes('--force'),

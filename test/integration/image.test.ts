@@ -27,15 +27,15 @@ describe.runIf(runnable)('the image, run with runc', () => {
   let image: ImageBuild;
   let bundle: Bundle;
   let work = '';
-  beforeAll(() => {
-    const built = ensureImage({ repo, log: (l) => process.stderr.write(`${l}\n`) });
+  beforeAll(async () => {
+    const built = await ensureImage({ repo, log: (l) => process.stderr.write(`${l}\n`) });
     if (!('digest' in built)) throw new Error('ensureImage returned only a context');
     image = built;
     process.stderr.write(
       `image ${image.reference} ${image.digest} (${image.reused ? 'reused' : `built in ${image.seconds} s`})\n`,
     );
     work = mkdtempSync(join(tmpdir(), 'hlbimg-'));
-    bundle = unpackBundle(image.ociReference, work, 'hlbimg');
+    bundle = await unpackBundle(image.ociReference, work, 'hlbimg');
   });
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });

@@ -3,9 +3,10 @@
  * (umoci), set the process's argv, user and a read-only root in its config.json, `runc run`.
  * runc's state lives in a directory of the test's own, so no other runtime's is touched.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export interface RunResult {
   code: number | null;
@@ -20,13 +21,11 @@ export interface Bundle {
   run(o: { args: string[]; uid?: number; readonly?: boolean; timeoutMs?: number }): RunResult;
 }
 
-export function unpackBundle(ociReference: string, dir: string, idPrefix: string): Bundle {
+export async function unpackBundle(ociReference: string, dir: string, idPrefix: string): Promise<Bundle> {
   mkdirSync(dir, { recursive: true });
   const bundle = join(dir, 'bundle');
-  const r = spawnSync('umoci', ['unpack', '--image', ociReference.replace(/^oci:/, ''), bundle], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`umoci unpack ${ociReference}: ${r.stderr}`);
+  // Async: unpacking takes seconds, and the test runner's worker must keep answering meanwhile.
+  await promisify(execFile)('umoci', ['unpack', '--image', ociReference.replace(/^oci:/, ''), bundle]);
   const base = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
   const state = join(dir, 'runc-state');
   let n = 0;
