@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,8 +106,19 @@ describe.runIf(runnable)('the image, run with runc', () => {
     expect(existsSync(join(root, 'app/node_modules/pino/package.json'))).toBe(true);
   });
 
+  it('is reproducible: built again from scratch elsewhere, the same digest and the same tar', async () => {
+    const again = await ensureImage({ repo, dir: join(work, 'again'), force: true, log: () => {} });
+    if (!('digest' in again)) throw new Error('ensureImage returned only a context');
+    expect([again.digest, again.configDigest]).toEqual([image.digest, image.configDigest]);
+    expect(sha256(again.dockerArchive)).toBe(sha256(image.dockerArchive));
+  }, 600_000);
+
   it('includes the native addon when it was built', () => {
     const addon = existsSync(join(repo, 'native/build/Release/heraldlb_link.node'));
     expect(existsSync(join(bundle.dir, 'rootfs/app/native/build/Release/heraldlb_link.node'))).toBe(addon);
   });
 });
+
+function sha256(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
