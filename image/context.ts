@@ -9,9 +9,11 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -25,6 +27,8 @@ export const NATIVE_ADDON = 'native/build/Release/heraldlb_link.node';
 /** The product's compiled directories under dist/ (not lab/, bench/ or the image builder). */
 const DIST_DIRS = ['api', 'kube', 'controller', 'speaker'];
 const ENTRY_FILES = ['image/entry.js', 'image/route.js', 'image/programs.js'];
+/** Bump when installDeps or prune change what they leave, so cached trees are not reused. */
+const DEPS_RECIPE = 2;
 
 export interface ContextInputs {
   repo: string;
@@ -85,6 +89,7 @@ export function addLibraries(root: string, binary: string): string[] {
 async function writeDeps(c: ContextInputs, dest: string): Promise<void> {
   const lock = readFileSync(join(c.repo, 'package-lock.json'));
   const key = createHash('sha256')
+    .update(`recipe ${DEPS_RECIPE}\n`)
     .update(lock)
     .update(readFileSync(join(c.repo, 'package.json')))
     .digest('hex');
@@ -119,8 +124,12 @@ async function installDeps(repo: string, cached: string): Promise<void> {
 function prune(nodeModules: string): void {
   rmSync(join(nodeModules, '.bin'), { recursive: true, force: true });
   rmSync(join(nodeModules, '.package-lock.json'), { force: true });
+  rmSync(join(nodeModules, '@types'), { recursive: true, force: true }); // declarations only
+  // Children before parents, so a directory left empty by the pruning goes too.
   for (const rel of walk(nodeModules).reverse()) {
-    if (/\.(d\.[cm]?ts|map)$/.test(rel)) rmSync(join(nodeModules, rel), { force: true });
+    const path = join(nodeModules, rel);
+    if (/\.(d\.[cm]?ts|map)$/.test(rel)) rmSync(path, { force: true });
+    else if (statSync(path).isDirectory() && readdirSync(path).length === 0) rmdirSync(path);
   }
 }
 
