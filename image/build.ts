@@ -18,7 +18,7 @@ export interface ImageOptions {
   repo: string;
   /** Output directory: context/, oci/, the docker-archive tar, build.json. */
   dir?: string;
-  /** Image name (repository) and tag; default localhost/heraldlb:<package version>. */
+  /** Image name (repository) and tag; default $HERALDLB_IMAGE_NAME or localhost/heraldlb, and the package version. */
   name?: string;
   tag?: string;
   /** Stop after preparing the context (for `docker build`). */
@@ -63,7 +63,7 @@ export async function ensureImage(
   const dir = o.dir ?? defaultImageDir();
   const version = JSON.parse(readFileSync(join(o.repo, 'package.json'), 'utf8')).version as string;
   const tag = o.tag ?? version;
-  const reference = `${o.name ?? 'localhost/heraldlb'}:${tag}`;
+  const reference = `${o.name ?? (process.env.HERALDLB_IMAGE_NAME || 'localhost/heraldlb')}:${tag}`;
   const epoch = sourceDateEpoch(o.repo);
   const revision = git(o.repo, ['rev-parse', 'HEAD']);
   const node = nodeBinary(o.repo);

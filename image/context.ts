@@ -23,7 +23,15 @@ import { run } from './exec.js';
 import { owningPackage, sharedLibraries } from './libs.js';
 import { walk } from './tree.js';
 
-export const NATIVE_ADDON = 'native/build/Release/heraldlb_link.node';
+/**
+ * Where the speaker looks for its AF_PACKET addon, below the package root (/app in the image),
+ * as speaker/link.ts does: the committed prebuild for the image's architecture, then a local
+ * `npm run build:native`. Each one present goes in, at the same relative path.
+ */
+export const NATIVE_ADDONS = [
+  'native/prebuilds/linux-x64/heraldlb_link.node',
+  'native/build/Release/heraldlb_link.node',
+] as const;
 /** The product's compiled directories under dist/ (not lab/, bench/ or the image builder). */
 const DIST_DIRS = ['api', 'kube', 'controller', 'speaker'];
 const ENTRY_FILES = ['image/entry.js', 'image/route.js', 'image/programs.js'];
@@ -152,15 +160,17 @@ function writeApp(c: ContextInputs, app: string, runtime: string): boolean {
     }
   }
   for (const f of ENTRY_FILES) put(app, `dist/${f}`, readFileSync(join(dist, f)));
-  const addon = join(c.repo, NATIVE_ADDON);
-  if (!existsSync(addon)) {
+  const addons = NATIVE_ADDONS.filter((rel) => existsSync(join(c.repo, rel)));
+  if (addons.length === 0) {
     c.warn(
-      `${NATIVE_ADDON} is absent (run \`npm run build:native\`): this image's speaker cannot open AF_PACKET sockets`,
+      `no native addon (${NATIVE_ADDONS.join(' or ')}; run \`npm run build:native\`): this image's speaker cannot open AF_PACKET sockets`,
     );
     return false;
   }
-  put(app, NATIVE_ADDON, readFileSync(addon), 0o755);
-  addLibraries(runtime, addon); // normally only libc, already there
+  for (const rel of addons) {
+    put(app, rel, readFileSync(join(c.repo, rel)), 0o755);
+    addLibraries(runtime, join(c.repo, rel)); // normally only libc, already there
+  }
   return true;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `npm run image`: build (or reuse) the container image and print where it is. */
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureImage } from './build.js';
@@ -18,8 +19,16 @@ const r = await ensureImage({
   force: argv.includes('--force'),
 });
 if (!('digest' in r)) {
+  const version = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version;
   process.stdout.write(
-    `context: ${r.context}\nnext:    docker build -f image/Dockerfile -t heraldlb ${r.context}\n`,
+    [
+      `context: ${r.context}`,
+      'then:    docker build -f image/Dockerfile \\',
+      `           --build-arg VERSION=${version} --build-arg REVISION=$(git rev-parse HEAD) \\`,
+      '           --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) \\',
+      `           -t heraldlb:${version} ${r.context}`,
+      '',
+    ].join('\n'),
   );
 } else {
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureImage, type ImageBuild } from '../../image/build.js';
+import { NATIVE_ADDONS } from '../../image/context.js';
 import { imageEntrypoint } from '../../image/programs.js';
 import { type Bundle, unpackBundle } from '../support/image.js';
 import { missing, refuseOrWarn } from '../support/prerequisites.js';
@@ -113,9 +114,8 @@ describe.runIf(runnable)('the image, run with runc', () => {
     expect(sha256(again.dockerArchive)).toBe(sha256(image.dockerArchive));
   }, 600_000);
 
-  it('includes the native addon when it was built', () => {
-    const addon = existsSync(join(repo, 'native/build/Release/heraldlb_link.node'));
-    expect(existsSync(join(bundle.dir, 'rootfs/app/native/build/Release/heraldlb_link.node'))).toBe(addon);
+  it.each(NATIVE_ADDONS)('includes the native addon %s exactly when the repo has it', (rel) => {
+    expect(existsSync(join(bundle.dir, 'rootfs/app', rel))).toBe(existsSync(join(repo, rel)));
   });
 });
 
