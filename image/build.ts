@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { withLock } from '../lab/lock.js';
 import { prepareContext } from './context.js';
 import { run } from './exec.js';
 import { setMtimes, treeDigest } from './tree.js';
@@ -53,9 +54,16 @@ export function defaultImageDir(): string {
   return process.env.HERALDLB_IMAGE_DIR || join(cache, 'image');
 }
 
-export async function ensureImage(
-  o: ImageOptions,
-): Promise<ImageBuild | { context: string; nativeAddon: boolean }> {
+export type ContextOnly = { context: string; nativeAddon: boolean };
+
+/** One build per output directory at a time (two worktrees' tests may share the cache). */
+export function ensureImage(o: ImageOptions): Promise<ImageBuild | ContextOnly> {
+  const dir = o.dir ?? defaultImageDir();
+  mkdirSync(dirname(dir), { recursive: true }); // the lock file sits beside the directory
+  return withLock(dir, () => buildOrReuse({ ...o, dir }), 900_000);
+}
+
+async function buildOrReuse(o: ImageOptions): Promise<ImageBuild | ContextOnly> {
   const t0 = Date.now();
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const step = stepTimer(log);
