@@ -352,7 +352,14 @@ describe('allocator properties, with every answer written back as the Service st
           const m = w.model(n);
           const live = w.live.assign(m);
           const again = restarted.assign(m);
-          expect(again, `${n}: ${JSON.stringify(again)} vs live ${JSON.stringify(live)}`).toEqual(live);
+          // The decision must match exactly; the wording of a refusal may not: a holder whose
+          // sharing key changed after it was admitted is refused as "ports overlap" live (its
+          // admitted key still matches) and as "keys differ" after a restart (only its current
+          // key is known) — same outcome, IP kept, different true reason.
+          const decision = (r: typeof live) => (r.ok ? r : { ...r, message: undefined });
+          expect(decision(again), `${n}: ${JSON.stringify(again)} vs live ${JSON.stringify(live)}`).toEqual(
+            decision(live),
+          );
           w.write(n, live);
         }
         // The same addresses held (a failed change lists them in its admitted model's order).
