@@ -536,11 +536,21 @@ export class SpeakerApp {
     });
   }
 
+  /**
+   * Our objects, plus the records of dead speakers for Services we now announce: a node that
+   * died cannot remove its own, and a user must not see two nodes answering for one IP.
+   */
   private storedStatus(): Map<string, L2Announcement> {
     const mine = nodeLabelValue(this.o.nodeName);
+    const ours = new Set([...this.owned.values()].flatMap((o) => o.services));
     const out = new Map<string, L2Announcement>();
-    for (const a of this.announcements.list())
-      if (a.metadata.labels?.[NODE_LABEL] === mine) out.set(objectKey(a), a);
+    for (const a of this.announcements.list()) {
+      const node = a.status?.node;
+      const svc = `${a.metadata.namespace}/${a.status?.service}`;
+      const stale =
+        node !== undefined && node !== this.o.nodeName && !this.lastLive.has(node) && ours.has(svc);
+      if (a.metadata.labels?.[NODE_LABEL] === mine || stale) out.set(objectKey(a), a);
+    }
     return out;
   }
 
