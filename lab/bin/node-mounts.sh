@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs a lab node's runtime process (containerd, then kubelet joining it) in the node's
+# own mount namespace and cgroup. Usage:
+#   ip netns exec hlb-nodeN node-mounts.sh setup <tunables dir> <cgroup> -- <command...>
+#   nsenter -t <pid of the first> -m -n node-mounts.sh join <cgroup> -- <command...>
+# `ip netns exec` gave this process a private mount namespace (slave of the host's, so
+# nothing mounted here shows outside) with a /sys of the node's network namespace, which
+# lacks the cgroup mounts: `setup` mounts the host's cgroup hierarchies again (the same
+# hierarchies, so limits and cleanup act on the real ones) and shows kubelet's wanted kernel
+# settings in files laid over /proc/sys, so kubelet never writes the host's kernel.
+set -euo pipefail
+mode=$1; shift
+if [[ $mode == setup ]]; then
+  tunables=$1; shift
+  if ! mountpoint -q /sys/fs/cgroup; then
+    mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+    while read -r _ target fstype opts _; do
+      [[ $target == /sys/fs/cgroup/* ]] || continue
+      mkdir -p "$target"
+      # Keep only the options that name the hierarchy (controllers or name=).
+      sel=$(tr ',' '\n' <<<"$opts" | grep -vE '^(rw|ro|relatime|nosuid|nodev|noexec|seclabel)$' | paste -sd, -)
+      mount -t "$fstype" ${sel:+-o "$sel"} cgroup "$target"
+    done < "$tunables/host-mounts"
+  fi
+  for f in $(cd "$tunables" && find . -type f ! -name host-mounts | sed 's|^\./||'); do
+    mount --bind "$tunables/$f" "/proc/sys/$f"
+  done
+fi
+cg=$1; shift
+[[ $1 == -- ]] && shift
+for h in /sys/fs/cgroup/*/; do
+  [[ -f "$h/cgroup.procs" ]] || continue
+  mkdir -p "$h$cg"
+  echo $$ > "$h$cg/cgroup.procs"
+done
+exec "$@"
