@@ -128,7 +128,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     sandbox = ${q(PAUSE_IMAGE)}
 
 [plugins.'io.containerd.cri.v1.runtime']
-  # Pod network namespaces are bind-mounted here, not in the host's /run/netns.
+  # Pod network namespaces are bind-mounted here, inside the lab dir (never the host's).
   netns_mounts_under = ${q(p.netnsMounts)}
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = [${q(bins.cniDir)}]
