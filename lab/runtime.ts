@@ -223,14 +223,31 @@ function nodeCgroupDirs(name: string): string[] {
     }
     out.push(dir);
   };
+  for (const parent of cgroupParents()) if (existsSync(join(parent, name))) walk(join(parent, name), 0);
+  return out;
+}
+
+/** Where node cgroups can be: each hierarchy's root and, below it, this process's own
+ * cgroup (node-mounts.sh nests the node's cgroups in the one the lab was started in). */
+function cgroupParents(): string[] {
   let hierarchies: string[] = [];
   try {
     hierarchies = readdirSync(CGROUP_ROOT).map((h) => join(CGROUP_ROOT, h));
   } catch {
     return [];
   }
-  for (const hier of hierarchies) if (existsSync(join(hier, name))) walk(join(hier, name), 0);
-  return out;
+  const own = new Set<string>(['/']);
+  try {
+    for (const l of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const path = l.split(':')[2];
+      if (path) own.add(path);
+    }
+  } catch {
+    // no /proc: the roots only
+  }
+  const out = new Set<string>();
+  for (const hier of hierarchies) for (const p of own) if (existsSync(join(hier, p))) out.add(join(hier, p));
+  return [...out];
 }
 
 /** SIGKILLs every process of a node's runtime and its containers (bounded rounds). */
@@ -268,16 +285,9 @@ export function removeNodeCgroups(name: string): string[] {
 /** Names of lab node cgroups present in any hierarchy (`hlb-nodeN`). */
 export function labNodeCgroups(): string[] {
   const names = new Set<string>();
-  let hierarchies: string[] = [];
-  try {
-    hierarchies = readdirSync(CGROUP_ROOT);
-  } catch {
-    return [];
-  }
-  for (const h of hierarchies) {
+  for (const parent of cgroupParents()) {
     try {
-      for (const e of readdirSync(join(CGROUP_ROOT, h)))
-        if (isLabNetns(e) && e.startsWith('hlb-node')) names.add(e);
+      for (const e of readdirSync(parent)) if (isLabNetns(e) && e.startsWith('hlb-node')) names.add(e);
     } catch {
       // not a dir
     }

@@ -8,7 +8,17 @@
 # lacks the cgroup mounts: `setup` mounts the host's cgroup hierarchies again (the same
 # hierarchies, so limits and cleanup act on the real ones) and shows kubelet's wanted kernel
 # settings in files laid over /proc/sys, so kubelet never writes the host's kernel.
+# Where this process sits below a hierarchy's root (a memory cgroup the session was given),
+# that cgroup is laid over the hierarchy's mount point: the node's cgroups (`/hlb-nodeN/...`
+# to kubelet and runc) are then children of it, never outside it.
 set -euo pipefail
+
+# This process's cgroup in the hierarchy whose controllers are $1 ('' = the unified one).
+own_path() {
+  while IFS=: read -r _ ctrls path; do
+    if [[ $ctrls == "$1" ]]; then echo "$path"; return; fi
+  done < /proc/self/cgroup
+}
 mode=$1; shift
 if [[ $mode == setup ]]; then
   tunables=$1; shift
@@ -20,6 +30,8 @@ if [[ $mode == setup ]]; then
       # Keep only the options that name the hierarchy (controllers or name=).
       sel=$(tr ',' '\n' <<<"$opts" | grep -vE '^(rw|ro|relatime|nosuid|nodev|noexec|seclabel)$' | paste -sd, -)
       mount -t "$fstype" ${sel:+-o "$sel"} cgroup "$target"
+      own=$(own_path "$sel")
+      if [[ -n $own && $own != / ]]; then mount --bind "$target$own" "$target"; fi
     done < "$tunables/host-mounts"
   fi
   for f in $(cd "$tunables" && find . -type f ! -name host-mounts | sed 's|^\./||'); do
