@@ -56,7 +56,13 @@ async function leftovers() {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.includes(labDir()));
-  const cgroups = (await sh('sh', ['-c', 'ls -d /sys/fs/cgroup/*/hlb-* 2>/dev/null'])).stdout
+  // At each hierarchy's root and below this process's own cgroups (where the lab nests them).
+  const own = readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':')[2] ?? '')
+    .filter((p) => p.length > 1);
+  const globs = ['/sys/fs/cgroup/*/hlb-*', ...own.map((p) => `/sys/fs/cgroup/*${p}/hlb-*`)];
+  const cgroups = (await sh('sh', ['-c', `ls -d ${globs.join(' ')} 2>/dev/null`])).stdout
     .split('\n')
     .filter(Boolean);
   const files = [labDir(), `${labDir()}.lock`].filter((f) => existsSync(f));
