@@ -59,6 +59,8 @@ export function nodeRuntimePaths(labDir: string, node: string) {
     kubeletConfig: join(base, 'kubelet.yaml'),
     kubeletCerts: join(base, 'kubelet-pki'),
     tunables: join(base, 'tunables'),
+    /** The node's /var (its mount namespace binds it there). */
+    varDir: join(base, 'var'),
   };
 }
 

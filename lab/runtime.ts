@@ -140,6 +140,7 @@ export async function ensureNodeRuntime(
       mountsScript,
       'setup',
       p.tunables,
+      p.varDir,
       `${cg}/runtime`,
       '--',
       bins.containerd,

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs a lab node's runtime process (containerd, then kubelet joining it) in the node's
 # own mount namespace and cgroup. Usage:
-#   ip netns exec hlb-nodeN node-mounts.sh setup <tunables dir> <cgroup> -- <command...>
+#   ip netns exec hlb-nodeN node-mounts.sh setup <tunables dir> <var dir> <cgroup> -- <command...>
 #   nsenter -t <pid of the first> -m -n node-mounts.sh join <cgroup> -- <command...>
 # `ip netns exec` gave this process a private mount namespace (slave of the host's, so
 # nothing mounted here shows outside) with a /sys of the node's network namespace, which
 # lacks the cgroup mounts: `setup` mounts the host's cgroup hierarchies again (the same
-# hierarchies, so limits and cleanup act on the real ones) and shows kubelet's wanted kernel
+# hierarchies, so limits and cleanup act on the real ones), gives the node its own /var and
+# /run, and shows kubelet's wanted kernel
 # settings in files laid over /proc/sys, so kubelet never writes the host's kernel.
 # Where this process sits below a hierarchy's root (a memory cgroup the session was given),
 # that cgroup is laid over the hierarchy's mount point: the node's cgroups (`/hlb-nodeN/...`
@@ -21,7 +22,13 @@ own_path() {
 }
 mode=$1; shift
 if [[ $mode == setup ]]; then
-  tunables=$1; shift
+  tunables=$1 var=$2; shift 2
+  # What kubelet, containerd, its shims and runc write to fixed paths (/var/log/pods,
+  # /var/lib/cni, /run/containerd, ...) stays in the node: its own /var and an empty /run.
+  mkdir -p "$var/lib" "$var/log" "$var/tmp"
+  ln -sfn /run "$var/run"
+  mount --bind "$var" /var
+  mount -t tmpfs -o mode=755 tmpfs /run
   if ! mountpoint -q /sys/fs/cgroup; then
     mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
     while read -r _ target fstype opts _; do
