@@ -47,6 +47,8 @@ if [[ $mode == setup ]]; then
 fi
 cg=$1; shift
 [[ $1 == -- ]] && shift
+# containerd finds its shim (built next to it) on PATH.
+PATH="$(dirname "$1"):$PATH"
 for h in /sys/fs/cgroup/*/; do
   [[ -f "$h/cgroup.procs" ]] || continue
   mkdir -p "$h$cg"
