@@ -35,7 +35,7 @@ if [[ $mode == setup ]]; then
       [[ $target == /sys/fs/cgroup/* ]] || continue
       mkdir -p "$target"
       # Keep only the options that name the hierarchy (controllers or name=).
-      sel=$(tr ',' '\n' <<<"$opts" | grep -vE '^(rw|ro|relatime|nosuid|nodev|noexec|seclabel)$' | paste -sd, -)
+      sel=$(tr ',' '\n' <<<"$opts" | { grep -vE '^(rw|ro|relatime|nosuid|nodev|noexec|seclabel)$' || true; } | paste -sd, -)
       mount -t "$fstype" ${sel:+-o "$sel"} cgroup "$target"
       own=$(own_path "$sel")
       if [[ -n $own && $own != / ]]; then mount --bind "$target$own" "$target"; fi
@@ -49,9 +49,22 @@ cg=$1; shift
 [[ $1 == -- ]] && shift
 # containerd finds its shim (built next to it) on PATH.
 PATH="$(dirname "$1"):$PATH"
-for h in /sys/fs/cgroup/*/; do
-  [[ -f "$h/cgroup.procs" ]] || continue
-  mkdir -p "$h$cg"
-  echo $$ > "$h$cg/cgroup.procs"
+# Joins $2 in hierarchy $1, creating it; a new cpuset group starts with no CPUs or memory
+# nodes (nothing could join it), so it gets its parent's.
+join_cgroup() {
+  local path=$1 parent part parts
+  IFS=/ read -ra parts <<<"${2#/}"
+  for part in "${parts[@]}"; do
+    parent=$path path=$path/$part
+    mkdir -p "$path"
+    if [[ -f $path/cpuset.cpus && -z $(<"$path/cpuset.cpus") ]]; then
+      cat "$parent/cpuset.cpus" > "$path/cpuset.cpus"
+      cat "$parent/cpuset.mems" > "$path/cpuset.mems"
+    fi
+  done
+  echo $$ > "$path/cgroup.procs"
+}
+for h in /sys/fs/cgroup/*; do
+  [[ -f "$h/cgroup.procs" ]] && join_cgroup "$h" "$cg"
 done
 exec "$@"
