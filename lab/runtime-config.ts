@@ -49,7 +49,6 @@ export function nodeRuntimePaths(labDir: string, node: string) {
     containerdState: join(base, 'containerd', 'state'),
     /** Unix socket paths are limited to 107 bytes: this one stays short under /tmp. */
     containerdSocket: join(labDir, 'run', `ctrd-${node}.sock`),
-    netnsMounts: join(base, 'netns'),
     cniConfDir: join(base, 'cni'),
     cniConf: join(base, 'cni', '10-lab.conflist'),
     /** Where node-notready parks the CNI config: the runtime's network is then not ready. */
@@ -130,8 +129,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     sandbox = ${q(PAUSE_IMAGE)}
 
 [plugins.'io.containerd.cri.v1.runtime']
-  # Pod network namespaces are bind-mounted here, inside the lab dir (never the host's).
-  netns_mounts_under = ${q(p.netnsMounts)}
+  # Pod network namespaces are bind-mounted in the state dir, inside the lab (never the host's).
+  netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = [${q(bins.cniDir)}]
     conf_dir = ${q(p.cniConfDir)}

@@ -93,7 +93,7 @@ export function ensureClusterControllers(s: LabState, bins: RuntimeBinaries): vo
  * node is wished NotReady. */
 async function writeNodeFiles(s: LabState, h: Host, bins: RuntimeBinaries, runc: string): Promise<void> {
   const p = nodeRuntimePaths(s.dir, h.name);
-  for (const d of [p.base, p.cniConfDir, p.cniState, p.kubeletRoot, p.kubeletCerts, p.netnsMounts])
+  for (const d of [p.base, p.cniConfDir, p.cniState, p.kubeletRoot, p.kubeletCerts])
     await mkdir(d, { recursive: true });
   await writeFile(p.containerdConfig, containerdConfig(s.dir, h, bins, runc));
   await writeFile(
