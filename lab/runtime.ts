@@ -128,8 +128,12 @@ export async function ensureNodeRuntime(
   const rec = s.pids.runtime?.[h.name];
   if (rec && ours(rec.containerd, s.dir) && ours(rec.kubelet, s.dir)) return;
   await killNodeRuntime(h); // half a runtime: start both afresh
-  await writeNodeFiles(s, h, bins, runc);
   const p = nodeRuntimePaths(s.dir, h.name);
+  // As a reboot empties /run: nothing of the runtime's state or of its Pods' addresses
+  // outlives the processes (images, containers' metadata and the kubelet's dir do).
+  await rm(p.containerdState, { recursive: true, force: true });
+  await rm(p.cniState, { recursive: true, force: true });
+  await writeNodeFiles(s, h, bins, runc);
   const lp = labPaths(s.dir);
   const mountsScript = join(repoRoot(), 'lab', 'bin', 'node-mounts.sh');
   const cg = nodeCgroup(h);
