@@ -78,6 +78,7 @@ umoci repack --image "$p/oci:lab" "$p/bundle" >&2
 umoci config --image "$p/oci:lab" --config.entrypoint /pause --config.user 65535:65535 \
   --os linux --architecture amd64 >&2
 umoci gc --layout "$p/oci" >&2
+rm -f "$OUT.tmp/pause.tar"
 skopeo copy --quiet "oci:$p/oci:lab" "docker-archive:$OUT.tmp/pause.tar:heraldlb.local/pause:$PAUSE_VERSION" >&2
 lap "pause image" "$t"
 
