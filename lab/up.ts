@@ -22,6 +22,7 @@ import {
   ensureNodeRuntime,
   ensureRuntimeBinaries,
   findRunc,
+  labNodeCgroups,
   waitNodesReady,
 } from './runtime.js';
 import {
@@ -94,7 +95,7 @@ async function loadOrInit(o: UpOptions): Promise<LabState> {
     }
     return s;
   }
-  if (existsSync(o.dir) || (await labNetnsPresent()).length > 0) {
+  if (existsSync(o.dir) || (await labNetnsPresent()).length > 0 || labNodeCgroups().length > 0) {
     o.say('clearing leftovers of an earlier lab');
     await down({ dir: o.dir, say: () => {} });
   }
