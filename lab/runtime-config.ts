@@ -129,6 +129,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     sandbox = ${q(PAUSE_IMAGE)}
 
 [plugins.'io.containerd.cri.v1.runtime']
+  # This machine withholds CAP_SYS_RESOURCE even from root, so no process may lower its
+  # oom_score_adj (kubelet asks -998 for sandboxes): clamp to containerd's own, as rootless.
+  restrict_oom_score_adj = true
   # Pod network namespaces are bind-mounted in the state dir, inside the lab (never the host's).
   netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
