@@ -36,9 +36,17 @@ if [[ $mode == setup ]]; then
       mkdir -p "$target"
       # Keep only the options that name the hierarchy (controllers or name=).
       sel=$(tr ',' '\n' <<<"$opts" | { grep -vE '^(rw|ro|relatime|nosuid|nodev|noexec|seclabel)$' || true; } | paste -sd, -)
-      mount -t "$fstype" ${sel:+-o "$sel"} cgroup "$target"
       own=$(own_path "$sel")
-      if [[ -n $own && $own != / ]]; then mount --bind "$target$own" "$target"; fi
+      if [[ -z $own || $own == / ]]; then
+        mount -t "$fstype" ${sel:+-o "$sel"} cgroup "$target"
+      else
+        # One mount whose root is our cgroup (runc reads the first mount of a hierarchy
+        # and its root from mountinfo; a second mount stacked on the full one would lie).
+        mkdir -p /run/hlb-cg
+        mount -t "$fstype" ${sel:+-o "$sel"} cgroup /run/hlb-cg
+        mount --bind "/run/hlb-cg$own" "$target"
+        umount /run/hlb-cg
+      fi
     done < "$tunables/host-mounts"
   fi
   for f in $(cd "$tunables" && find . -type f ! -name host-mounts | sed 's|^\./||'); do
