@@ -6,7 +6,7 @@
 // network namespace a Pod has.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -319,8 +319,15 @@ export async function clearNodeRuntimes(say: (l: string) => void): Promise<void>
  * network (not) ready and the kubelet writes Ready=False / True, heartbeats going on. */
 export async function setNodeNetworkReady(dir: string, h: Host, ready: boolean): Promise<void> {
   const p = nodeRuntimePaths(dir, h.name);
-  const [from, to] = ready ? [p.cniConfParked, p.cniConf] : [p.cniConf, p.cniConfParked];
-  if (existsSync(from)) await rename(from, to);
+  if (!ready) {
+    if (existsSync(p.cniConf)) await rename(p.cniConf, p.cniConfParked);
+    return;
+  }
+  // Written, not renamed back: containerd reloads on a write, rename or removal in its conf
+  // dir but ignores a bare create, which is all a file moved in shows.
+  if (!existsSync(p.cniConfParked)) return;
+  await writeFile(p.cniConf, await readFile(p.cniConfParked, 'utf8'));
+  await rm(p.cniConfParked, { force: true });
 }
 
 /** Waits (bounded) until each named Node shows `status` in its Ready condition. */
