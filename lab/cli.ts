@@ -8,14 +8,19 @@ import { demo } from './demo.js';
 import { down } from './down.js';
 import { withLock } from './lock.js';
 import { netnsUnusable } from './netns.js';
-import { execIn, type NodeAction, nodeAction } from './ops.js';
+import { execIn, loadImageCmd, type NodeAction, nodeAction } from './ops.js';
 import { labPaths } from './state.js';
 import { slotText, statusLines } from './status.js';
 import { up } from './up.js';
 
 const USAGE = `usage: heraldlb-lab [--dir DIR] <command>
 
-  up [--nodes N] [--ipv6]   control plane, CRDs, N node namespaces (default 3) and a client
+  up [--nodes N] [--ipv6] [--runtime]
+                            control plane, CRDs, N node namespaces (default 3) and a client;
+                            --runtime adds kube-controller-manager, kube-scheduler, and per
+                            node containerd + kubelet running Pods with runc
+  load-image <archive|oci-layout[:tag]> [--name NAME]
+                            import an image into every node's containerd (--runtime)
   down                      remove every namespace, process and file of the lab
   status                    control plane, nodes (Ready, addresses), processes, slots
   exec <client|nodeN> -- <command...>
@@ -55,6 +60,8 @@ function parse(argv: string[]) {
       dir: { type: 'string' },
       nodes: { type: 'string' },
       ipv6: { type: 'boolean' },
+      runtime: { type: 'boolean' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,18 +69,24 @@ function parse(argv: string[]) {
   return { values, positionals, rest, dir };
 }
 
-async function runUp(dir: string, nodes: string | undefined, ipv6: boolean | undefined): Promise<void> {
+async function runUp(
+  dir: string,
+  nodes: string | undefined,
+  ipv6: boolean | undefined,
+  runtime: boolean | undefined,
+): Promise<void> {
   const started = Date.now();
   const n = nodes === undefined ? undefined : Number(nodes);
   const crdDir = process.env.HERALDLB_LAB_CRDS || undefined;
-  const r = await withLock(dir, () => up({ dir, nodes: n, ipv6, crdDir, say }));
+  const r = await withLock(dir, () => up({ dir, nodes: n, ipv6, crdDir, runtime, say }));
   say(
     `lab up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${r.topology.nodes.length} nodes, client ${r.topology.client.ipv4}`,
   );
   say(`control plane ${r.state.controlPlane?.server}`);
   say(`CRDs ${r.crds.join(', ') || 'none found in crds/'}`);
   say(`logs ${labPaths(dir).logs}`);
-  say(`controller slot: ${slotText(r.controller)}`);
+  if (r.state.runtime) say('runtime: kube-controller-manager, kube-scheduler, containerd + kubelet per node');
+  else say(`controller slot: ${slotText(r.controller)}`);
   for (const [node, slot] of Object.entries(r.speakers)) say(`speaker slot ${node}: ${slotText(slot)}`);
   say(`kubeconfig ${r.kubeconfig}`);
   say(`  export KUBECONFIG=${r.kubeconfig}`);
@@ -97,7 +110,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'up':
-      await runUp(dir, values.nodes, values.ipv6);
+      await runUp(dir, values.nodes, values.ipv6, values.runtime);
+      return 0;
+    case 'load-image':
+      if (!arg) throw new Error('usage: heraldlb-lab load-image <archive|oci-layout[:tag]> [--name NAME]');
+      say(await withLock(dir, () => loadImageCmd(dir, arg, values.name)));
       return 0;
     case 'down':
       await withLock(dir, () => down({ dir, say }));

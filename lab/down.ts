@@ -8,6 +8,7 @@ import { stopControlPlaneAt } from './control-plane.js';
 import { deleteNetns, labNetnsPresent } from './netns.js';
 import { ours } from './processes.js';
 import { alive, processesMentioning, sleep } from './procs.js';
+import { clearNodeRuntimes } from './runtime.js';
 import { type LabState, labPaths, readState } from './state.js';
 
 export interface DownReport {
@@ -19,9 +20,16 @@ export interface DownReport {
 function recordedPids(s: LabState | undefined): number[] {
   if (!s) return [];
   const p = s.pids;
-  return [p.keeper, p.controller, ...Object.values(p.agents), ...Object.values(p.speakers)].filter(
-    (x): x is number => typeof x === 'number' && x > 0,
-  );
+  const runtime = Object.values(p.runtime ?? {}).flatMap((r) => [r.kubelet, r.containerd]);
+  return [
+    p.keeper,
+    p.controller,
+    p.controllerManager,
+    p.scheduler,
+    ...Object.values(p.agents),
+    ...Object.values(p.speakers),
+    ...runtime,
+  ].filter((x): x is number => typeof x === 'number' && x > 0);
 }
 
 /** SIGKILLs `pids` and waits (bounded) until they are gone; returns those it signalled. */
@@ -49,6 +57,9 @@ export async function down(o: { dir: string; say: (line: string) => void }): Pro
   // Everything is thrown away, so nothing needs a graceful stop: SIGKILL is quick and sure.
   // The keeper first (it is in the recorded list), so nothing re-creates what goes away.
   const killed = await killAll(recordedPids(s).filter((pid) => ours(pid, o.dir)));
+  // Node runtimes (--runtime) by their cgroups: containers need not mention the dir, nor
+  // live in the node's network namespace.
+  await clearNodeRuntimes(o.say);
   const netns = await labNetnsPresent();
   for (const ns of netns) await deleteNetns(ns);
   if (netns.length) o.say(`deleted namespaces ${netns.join(', ')}`);

@@ -113,6 +113,9 @@ export class Keeper {
 
   /** Heartbeats every node; returns how many failed. */
   private async heartbeat(s: LabState, nodes: Host[], now: number): Promise<number> {
+    // With --runtime each node's kubelet owns its Node and Lease, and kube-controller-manager
+    // turns a silent one Unknown: the keeper only serves the API relay.
+    if (s.runtime) return 0;
     const clients = this.kube(s);
     if (!clients) return nodes.length;
     const ok = await Promise.all(nodes.map((h) => this.beatOne(clients, s, h, now)));

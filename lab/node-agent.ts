@@ -8,7 +8,7 @@
 //   the filesystem is shared). TLS is end to end: the relay sees only bytes.
 import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -21,6 +21,8 @@ export interface AgentOptions {
   apiSocket: string;
   httpPort: number;
   apiPort: number;
+  /** Also relay on this address:port (the `kubernetes` Service, with `--runtime`). */
+  serviceAddress?: { host: string; port: number };
   log: pino.Logger;
 }
 
@@ -44,26 +46,40 @@ export async function startAgent(o: AgentOptions): Promise<{ stop(): Promise<voi
   // `::` with ipv6Only=false takes IPv4 too; a namespace without IPv6 falls back to 0.0.0.0.
   await listen(http, o.httpPort, '::').catch(() => listen(http, o.httpPort, '0.0.0.0'));
 
-  const relay = createServer((client) => {
+  const relayOne = (client: Socket) => {
     const upstream = connect(o.apiSocket);
     pipeBoth(client, upstream);
     upstream.on('error', (err) => o.log.debug({ err: err.message }, 'api relay refused'));
-  });
+  };
+  const relay = createServer(relayOne);
   await listen(relay, o.apiPort, '127.0.0.1');
-  o.log.info({ httpPort: o.httpPort, apiPort: o.apiPort, apiSocket: o.apiSocket }, 'node agent ready');
+  const service = createServer(relayOne);
+  if (o.serviceAddress) await listen(service, o.serviceAddress.port, o.serviceAddress.host);
+  o.log.info(
+    { httpPort: o.httpPort, apiPort: o.apiPort, apiSocket: o.apiSocket, service: o.serviceAddress },
+    'node agent ready',
+  );
   return {
     stop: async () => {
       await Promise.all([
         new Promise((r) => http.close(r)),
         new Promise((r) => relay.close(r)),
+        o.serviceAddress ? new Promise((r) => service.close(r)) : undefined,
         http.closeAllConnections(),
       ]);
     },
   };
 }
 
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { dir: { type: 'string' }, node: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { dir: { type: 'string' }, node: { type: 'string' }, 'service-address': { type: 'string' } },
+  });
   if (!values.dir || !values.node) throw new Error('usage: node-agent --dir <lab dir> --node <name>');
   const log = pino({ base: { component: 'node-agent', node: values.node } });
   const paths = labPaths(values.dir);
@@ -72,6 +88,7 @@ async function main(): Promise<void> {
     apiSocket: paths.apiSocket(values.node),
     httpPort: 80,
     apiPort: NODE_API_PORT,
+    ...(values['service-address'] ? { serviceAddress: hostPort(values['service-address']) } : {}),
     log,
   });
   writeFileSync(paths.agentReady(values.node), String(process.pid));

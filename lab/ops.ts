@@ -4,7 +4,16 @@ import { spawn } from 'node:child_process';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { killNetnsProcesses, runStep } from './netns.js';
 import { ensureAgent, ensureSpeaker, stopSpeaker, waitAgents } from './processes.js';
-import { type LabState, type NodeWish, readState, withNodeWish, writeState } from './state.js';
+import {
+  ensureNodeRuntime,
+  ensureRuntimeBinaries,
+  findRunc,
+  killNodeRuntime,
+  loadImage,
+  setNodeNetworkReady,
+  waitNodesReady,
+} from './runtime.js';
+import { type LabState, labPaths, type NodeWish, readState, withNodeWish, writeState } from './state.js';
 import { findHost, type Host, linkStep, planTopology } from './topology.js';
 import { kubeConfig, waitKeeper } from './up.js';
 
@@ -49,8 +58,11 @@ export async function nodeAction(dir: string, action: NodeAction, name: string):
   if (wish) s = withNodeWish(s, h.name, wish);
   const w = s.nodes[h.name] as NodeWish;
   if (action === 'kill-node') {
-    // Power cut: processes die without a word, then the cable is gone.
-    const pids = await killNetnsProcesses(h.netns);
+    // Power cut: processes die without a word, then the cable is gone. With --runtime the
+    // node's cgroup holds its runtime and every container, also those in a Pod network.
+    const pids = s.runtime ? await killNodeRuntime(h) : [];
+    pids.push(...(await killNetnsProcesses(h.netns)));
+    if (s.runtime) delete s.pids.runtime?.[h.name];
     await runStep(linkStep(h, false));
     delete s.pids.agents[h.name];
     delete s.pids.speakers[h.name];
@@ -63,9 +75,16 @@ export async function nodeAction(dir: string, action: NodeAction, name: string):
   }
   if (action === 'revive-node') {
     ensureAgent(s, h);
-    ensureSpeaker(s, h);
+    if (!s.runtime) ensureSpeaker(s, h);
     await writeState(s);
     await waitAgents(s, [h]);
+    if (s.runtime) {
+      await ensureNodeRuntime(s, h, await ensureRuntimeBinaries(), await findRunc());
+      await writeState(s);
+    }
+  }
+  if (s.runtime && (action === 'node-notready' || action === 'node-ready')) {
+    await setNodeNetworkReady(s.dir, h, w.ready);
   }
   if (action === 'stop-speaker') {
     const stopped = await stopSpeaker(s, h.name);
@@ -79,6 +98,11 @@ export async function nodeAction(dir: string, action: NodeAction, name: string):
   }
   await writeState(s);
   await waitKeeper(s);
+  // The kubelet reports the change itself: wait until the API shows it (the node lifecycle
+  // controller's Unknown for a partition comes later, after the grace period).
+  if (s.runtime && !w.killed && !w.partitioned) {
+    await waitNodesReady(labPaths(s.dir).kubeconfig, [h.name], w.ready ? 'True' : 'False', 90_000);
+  }
   return `${h.name}: ${describeWish(w)}`;
 }
 
@@ -86,6 +110,17 @@ export function describeWish(w: NodeWish): string {
   if (w.killed) return 'killed';
   if (w.partitioned) return 'partitioned';
   return w.ready ? 'ready' : 'notready';
+}
+
+/** `load-image`: an image archive or OCI layout imported into every live node's containerd. */
+export async function loadImageCmd(dir: string, source: string, name?: string): Promise<string> {
+  const s = requireLab(dir);
+  if (!s.runtime) throw new Error('load-image needs a lab started with `up --runtime`');
+  const t = planTopology({ nodes: s.nodeCount, ipv6: s.ipv6 });
+  const live = t.nodes.filter((h) => !s.nodes[h.name]?.killed);
+  const archive = await loadImage(s, live, await ensureRuntimeBinaries(), source, name);
+  await writeState(s);
+  return `imported ${archive} into ${live.map((h) => h.name).join(', ')}`;
 }
 
 /** Runs a command inside the client's or a node's namespace; resolves to its exit code. */

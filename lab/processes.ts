@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
 import { alive, cmdline, mentionsDir, spawnDetached, stopPid, waitFor } from './procs.js';
+import { KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_PORT } from './runtime-config.js';
 import { type LabState, labPaths } from './state.js';
 import type { Host } from './topology.js';
 
@@ -41,7 +42,9 @@ export function ensureAgent(s: LabState, h: Host): void {
   const script = join(distDir(), 'lab', 'node-agent.js');
   s.pids.agents[h.name] = spawnDetached(
     process.execPath,
-    [script, '--dir', s.dir, '--node', h.name],
+    [script, '--dir', s.dir, '--node', h.name].concat(
+      s.runtime ? ['--service-address', `${KUBERNETES_SERVICE_IP}:${KUBERNETES_SERVICE_PORT}`] : [],
+    ),
     p.log(`agent-${h.name}`),
     h.netns,
   );

@@ -33,13 +33,21 @@ export interface LabState {
   ipv6: boolean;
   /** Seconds without heartbeats before the keeper marks a node Ready=Unknown. */
   graceSeconds: number;
+  /** `up --runtime`: kube-controller-manager, kube-scheduler and per node containerd and a
+   * real kubelet, which owns its Node (the keeper then writes no Node status). */
+  runtime?: boolean;
   controlPlane?: ControlPlaneRecord;
   pids: {
     keeper?: number;
     controller?: number;
     agents: Record<string, number>; // node name -> pid of its node agent
     speakers: Record<string, number>; // node name -> pid of its speaker
+    controllerManager?: number;
+    scheduler?: number;
+    runtime?: Record<string, { containerd: number; kubelet: number }>; // node name -> its runtime
   };
+  /** Image archives imported into every node's containerd (again on `revive-node`). */
+  images?: string[];
   nodes: Record<string, NodeWish>; // node name -> wanted condition
   /** Set once `up` finished; a half-built lab is rebuilt by the next `up`. */
   complete: boolean;
@@ -65,7 +73,7 @@ export function labPaths(dir: string) {
   };
 }
 
-export function initialState(dir: string, nodeNames: string[], ipv6: boolean): LabState {
+export function initialState(dir: string, nodeNames: string[], ipv6: boolean, runtime = false): LabState {
   const nodes: Record<string, NodeWish> = {};
   for (const n of nodeNames) nodes[n] = { ready: true, partitioned: false, killed: false };
   return {
@@ -74,6 +82,7 @@ export function initialState(dir: string, nodeNames: string[], ipv6: boolean): L
     generation: 1,
     nodeCount: nodeNames.length,
     ipv6,
+    ...(runtime ? { runtime } : {}),
     graceSeconds: 10,
     pids: { agents: {}, speakers: {} },
     nodes,

@@ -49,6 +49,15 @@ export async function statusLines(dir: string): Promise<string[]> {
       `  ${h.name}  ${addr}  ${h.mac}  Ready=${api}  wanted=${w ? describeWish(w) : '?'}  agent ${proc(s.pids.agents[h.name], s)}  speaker ${slotText(speaker)}`,
     );
   }
+  if (s.runtime) {
+    out.push(
+      `runtime: kube-controller-manager ${proc(s.pids.controllerManager, s)}, kube-scheduler ${proc(s.pids.scheduler, s)}`,
+    );
+    for (const h of t.nodes) {
+      const r = s.pids.runtime?.[h.name];
+      out.push(`  ${h.name}  containerd ${proc(r?.containerd, s)}  kubelet ${proc(r?.kubelet, s)}`);
+    }
+  }
   out.push(`client  ${[t.client.ipv4, t.client.ipv6].filter(Boolean).join(' ')}  ${t.client.mac}`);
   out.push(
     `controller ${slotText(slotState(s.pids.controller, dir, files.controller, p.log('controller')))}`,

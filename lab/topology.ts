@@ -208,6 +208,13 @@ export function linkStep(h: Host, up: boolean): Step {
   return { kind: 'ip', netns: LAN_NETNS, argv: ['link', 'set', h.bridgePort, up ? 'up' : 'down'] };
 }
 
+/** With `--runtime`: the `kubernetes` Service's ClusterIP is local in each node namespace
+ * (kube-proxy's IPVS mode puts every ClusterIP on a dummy device; the lab needs only this
+ * one), where the node agent relays it to the API server. `lo`: never answered by ARP. */
+export function serviceIpStep(h: Host): Step {
+  return { kind: 'ip', netns: h.netns, argv: ['addr', 'add', '198.51.100.1/32', 'dev', 'lo'] };
+}
+
 /** True for names the lab owns: `hlb-lan`, `hlb-client`, `hlb-node<N>`. Other `hlb-`
  * namespaces (a test's own) are left alone by `down`. */
 export function isLabNetns(name: string): boolean {

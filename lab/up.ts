@@ -19,6 +19,14 @@ import {
 } from './processes.js';
 import { alive, waitFor } from './procs.js';
 import {
+  ensureClusterControllers,
+  ensureNodeRuntime,
+  ensureRuntimeBinaries,
+  findRunc,
+  labNodeCgroups,
+  waitNodesReady,
+} from './runtime.js';
+import {
   type ControlPlaneRecord,
   initialState,
   type LabState,
@@ -31,10 +39,12 @@ import {
   allNetns,
   BRIDGE,
   buildSteps,
+  type Host,
   LAN_NETNS,
   linkStep,
   NODE_API_PORT,
   planTopology,
+  serviceIpStep,
   type Topology,
 } from './topology.js';
 
@@ -44,6 +54,8 @@ export interface UpOptions {
   ipv6?: boolean;
   /** Where the CRDs come from; default the package's `crds/`. */
   crdDir?: string;
+  /** kube-controller-manager, kube-scheduler, containerd and kubelets (docs/lab.md). */
+  runtime?: boolean;
   say: (line: string) => void;
 }
 
@@ -77,9 +89,14 @@ async function loadOrInit(o: UpOptions): Promise<LabState> {
         `the lab is up ${s.ipv6 ? 'with' : 'without'} IPv6; run \`lab down\` first to change it`,
       );
     }
+    if (o.runtime !== undefined && o.runtime !== (s.runtime ?? false)) {
+      throw new Error(
+        `the lab is up ${s.runtime ? 'with' : 'without'} --runtime; run \`lab down\` first to change it`,
+      );
+    }
     return s;
   }
-  if (existsSync(o.dir) || (await labNetnsPresent()).length > 0) {
+  if (existsSync(o.dir) || (await labNetnsPresent()).length > 0 || labNodeCgroups().length > 0) {
     o.say('clearing leftovers of an earlier lab');
     await down({ dir: o.dir, say: () => {} });
   }
@@ -90,6 +107,7 @@ async function loadOrInit(o: UpOptions): Promise<LabState> {
     o.dir,
     topo.nodes.map((n) => n.name),
     topo.ipv6,
+    o.runtime ?? false,
   );
 }
 
@@ -150,6 +168,7 @@ async function ensureNetwork(s: LabState, t: Topology, say: UpOptions['say']): P
   await runSteps(buildSteps(t));
   for (const h of t.nodes) {
     const w = s.nodes[h.name];
+    if (s.runtime) await runStep(serviceIpStep(h));
     if (w?.killed || w?.partitioned) await runStep(linkStep(h, false));
   }
 }
@@ -167,6 +186,8 @@ export async function up(o: UpOptions): Promise<UpResult> {
   const s = await loadOrInit(o);
   const t = planTopology({ nodes: s.nodeCount, ipv6: s.ipv6 });
   const p = labPaths(s.dir);
+  // First, so a missing tool fails before anything is started.
+  const rt = s.runtime ? { bins: await ensureRuntimeBinaries(), runc: await findRunc() } : undefined;
   s.complete = false;
   const cp = await ensureControlPlane(s, o.say);
   s.controlPlane = cp;
@@ -186,15 +207,39 @@ export async function up(o: UpOptions): Promise<UpResult> {
     return [] as string[];
   });
   await ensureNamespace(p.kubeconfig, PRODUCT_NAMESPACE);
-  const controller = ensureController(s);
   const speakers: Record<string, SlotState> = {};
-  for (const h of live) speakers[h.name] = ensureSpeaker(s, h);
+  let controller: SlotState;
+  if (rt) {
+    // The product comes as Pods (the chart), not as slot processes.
+    controller = { state: 'empty', file: 'not used with --runtime' };
+    ensureClusterControllers(s, rt.bins);
+    await writeState(s);
+    for (const h of live) {
+      await ensureNodeRuntime(s, h, rt.bins, rt.runc);
+      await writeState(s);
+    }
+  } else {
+    controller = ensureController(s);
+    for (const h of live) speakers[h.name] = ensureSpeaker(s, h);
+  }
   await writeState(s);
   await waitKeeper(s);
+  if (rt) await waitRuntimeNodes(s, live);
   s.complete = true;
   await writeState(s);
   if (crdError) throw crdError;
   return { state: s, topology: t, kubeconfig: p.kubeconfig, controller, speakers, crds };
+}
+
+/** Each live node as its wish says: Ready=True, or False when wished NotReady (a
+ * partitioned node is not waited for: it cannot report). */
+async function waitRuntimeNodes(s: LabState, live: Host[]): Promise<void> {
+  const reach = live.filter((h) => !s.nodes[h.name]?.partitioned);
+  const kc = labPaths(s.dir).kubeconfig;
+  const want = (ready: boolean) =>
+    reach.filter((h) => (s.nodes[h.name]?.ready ?? true) === ready).map((h) => h.name);
+  await waitNodesReady(kc, want(true), 'True', 120_000);
+  await waitNodesReady(kc, want(false), 'False', 60_000);
 }
 
 /** Where the chart installs heraldlb (its Leases and Secret live there). */
