@@ -125,28 +125,6 @@ describe.runIf(labAvailable())('speaker', () => {
     await deleteService(a(), 'link');
   });
 
-  it('partition then heal: exactly one MAC answers again within 2.5 s of the heal', async () => {
-    const { ip, owner } = await fresh('partition');
-    await d.fault('partition', owner);
-    const next = await ownerOf(a(), 'partition', 'default', owner, 10_000).catch(() => undefined);
-    expect((await answeringMacs(d, ip, 2)).length).toBe(1);
-    await d.fault('heal', owner);
-    const healed = Date.now();
-    await until(
-      'one MAC after heal',
-      async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined),
-      5000,
-      50,
-    );
-    expect(Date.now() - healed).toBeLessThan(2500 + 1500); // + one arping round
-    for (let i = 0; i < 3; i++) {
-      expect((await answeringMacs(d, ip, 1)).length).toBe(1);
-      await sleep(500);
-    }
-    void next;
-    await deleteService(a(), 'partition');
-  });
-
   it('externalTrafficPolicy Local: the node with the ready endpoint announces; the IP follows the endpoint', async () => {
     await service(a(), 'local', { pool: 'e2e', local: true });
     const ip = await ipOf(a(), 'local');
@@ -187,7 +165,7 @@ describe.runIf(labAvailable())('speaker', () => {
     try {
       await sleep(20_000);
       expect(await answeringMacs(d, ip)).toEqual([d.macOf(owner)]);
-      const m = await measureFailover(d, ip, owner, (n) => d.fault('kill-node', n));
+      const m = await measureFailover(d, ip, owner, (n) => d.fault('power-cut', n));
       expect(m.outageMs as number).toBeLessThan(1500);
       expect(m.after).not.toBe(owner);
       await sleep(30_000);
@@ -223,5 +201,28 @@ describe.runIf(labAvailable())('speaker', () => {
       await d.client('ip', 'addr', 'del', `${foreign}/32`, 'dev', 'eth0');
       await deleteService(a(), 'conflict');
     }
+  });
+  // Last: a healed node's watches may stay half-open for a while (up to ~35 s) before its
+  // view catches up; later scenarios must not depend on that.
+  it('partition then heal: exactly one MAC answers again within 2.5 s of the heal', async () => {
+    const { ip, owner } = await fresh('partition');
+    await d.fault('partition', owner);
+    const next = await ownerOf(a(), 'partition', 'default', owner, 10_000).catch(() => undefined);
+    expect((await answeringMacs(d, ip, 2)).length).toBe(1);
+    await d.fault('heal', owner);
+    const healed = Date.now();
+    await until(
+      'one MAC after heal',
+      async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined),
+      5000,
+      50,
+    );
+    expect(Date.now() - healed).toBeLessThan(2500 + 1500); // + one arping round
+    for (let i = 0; i < 3; i++) {
+      expect((await answeringMacs(d, ip, 1)).length).toBe(1);
+      await sleep(500);
+    }
+    void next;
+    await deleteService(a(), 'partition');
   });
 });

@@ -15,7 +15,9 @@ export type NodeFault =
   | 'partition'
   | 'heal'
   | 'link-down'
-  | 'link-up';
+  | 'link-up'
+  /** kill-node without asking the lab's keeper (which needs the API server): for API outages. */
+  | 'power-cut';
 
 export interface ClusterDriver {
   kube(): KubeConfig;
@@ -73,6 +75,18 @@ export function labDriver(nodeCount: number): ClusterDriver {
           f === 'link-down' ? 'down' : 'up',
         ]);
         if (r.code !== 0) throw new Error(`${f} ${node}: ${r.stderr}`);
+        return;
+      }
+      if (f === 'power-cut') {
+        const pids = (await sh('ip', ['netns', 'pids', `hlb-${node}`])).stdout.split('\n').filter(Boolean);
+        for (const pid of pids) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+        await sh('ip', ['-n', 'hlb-lan', 'link', 'set', `v${node}`, 'down']);
         return;
       }
       const r = await lab(f, node);
