@@ -4,6 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureBinaries } from './control-plane.js';
+import { nodeAction } from './ops.js';
+import { type Attempt, outageMs } from './probe.js';
 import { waitFor } from './procs.js';
 import { labPaths } from './state.js';
 import { slotText } from './status.js';
@@ -108,7 +110,78 @@ export async function demo(dir: string, say: (l: string) => void): Promise<void>
     ]);
     return;
   }
-  await shell(say, `lab exec client -- curl -s http://${vip}/`, 'ip', [
-    ...['netns', 'exec', r.topology.client.netns, 'curl', '-s', '-m', '5', `http://${vip}/`],
-  ]);
+  const inClient = (...argv: string[]) => ['netns', 'exec', r.topology.client.netns, ...argv];
+  await shell(
+    say,
+    `lab exec client -- arping -b -c 3 -w 4 -I eth0 ${vip}`,
+    'ip',
+    inClient('arping', '-b', '-c', '3', '-w', '4', '-I', 'eth0', vip),
+  );
+  await shell(
+    say,
+    `lab exec client -- curl -s http://${vip}/`,
+    'ip',
+    inClient('curl', '-s', '-m', '5', `http://${vip}/`),
+  );
+  const owner = await waitOwner(kubectl, kc);
+  await k('get', 'l2announcements', '-A');
+  if (!owner) {
+    say('\nno speaker has recorded an announcement; see the speaker logs');
+    return;
+  }
+  say(`\nNow the power goes off on ${owner}, the announcing node, while the client opens a fresh`);
+  say('connection every 20 ms (100 ms deadline each):');
+  const probing = run(
+    'ip',
+    inClient(
+      process.execPath,
+      join(import.meta.dirname, 'probe.js'),
+      '--url',
+      `http://${vip}/`,
+      '--duration-ms',
+      '4000',
+    ),
+    {
+      timeout: 30_000,
+    },
+  );
+  await new Promise((res) => setTimeout(res, 1000));
+  const at = Date.now();
+  say(await nodeAction(dir, 'kill-node', owner));
+  const { attempts } = JSON.parse((await probing).stdout) as { attempts: Attempt[] };
+  const gap = outageMs(attempts, at);
+  const after = attempts.filter((x) => x.ok).at(-1)?.node;
+  say(
+    gap === undefined
+      ? 'the VIP did not come back within the window; see the speaker logs'
+      : `client-observed outage: ${gap} ms; now served by ${after}`,
+  );
+  await k('get', 'l2announcements', '-A');
+  say(await nodeAction(dir, 'revive-node', owner));
+  say('\n`npm run lab -- down` removes everything the demo made.');
+}
+
+/** The node recorded as announcing the demo Service (its L2Announcement), within 10 s. */
+async function waitOwner(kubectl: string, kc: string): Promise<string | undefined> {
+  let owner: string | undefined;
+  await waitFor(
+    async () => {
+      const out = await run(kubectl, [
+        '--kubeconfig',
+        kc,
+        'get',
+        'l2announcements',
+        '-n',
+        'default',
+        '-o',
+        'jsonpath={.items[*].status.node}',
+      ]);
+      const nodes = out.stdout.trim().split(/\s+/).filter(Boolean);
+      owner = nodes.length === 1 ? nodes[0] : undefined;
+      return owner !== undefined;
+    },
+    10_000,
+    250,
+  );
+  return owner;
 }

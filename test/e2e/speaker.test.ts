@@ -125,6 +125,31 @@ describe.runIf(labAvailable())('speaker', () => {
     await deleteService(a(), 'link');
   });
 
+  it('heartbeats blocked while both nodes live: one MAC answers again within 2.5 s', async () => {
+    const { ip, owner } = await fresh('blocked');
+    await d.heartbeats(owner, 'block');
+    try {
+      // Peers now think the owner dead and one of them takes over; the owner still answers.
+      // The self-probe (every 2 s) shows each the other's MAC and the lower-ranked yields.
+      await sleep(1000);
+      const start = Date.now();
+      await until(
+        'one MAC while heartbeats are blocked',
+        async () => ((await answeringMacs(d, ip, 1)).length === 1 ? true : undefined),
+        6000,
+        50,
+      );
+      expect(Date.now() - start).toBeLessThan(2500 + 1500); // + one arping round
+      for (let i = 0; i < 3; i++) {
+        expect((await answeringMacs(d, ip, 1)).length).toBe(1);
+        await sleep(500);
+      }
+    } finally {
+      await d.heartbeats(owner, 'unblock');
+    }
+    await deleteService(a(), 'blocked');
+  });
+
   it('externalTrafficPolicy Local: the node with the ready endpoint announces; the IP follows the endpoint', async () => {
     await service(a(), 'local', { pool: 'e2e', local: true });
     const ip = await ipOf(a(), 'local');

@@ -29,6 +29,8 @@ export interface ClusterDriver {
   /** Fresh connections to `url` every `intervalMs` for `durationMs`, from the client. */
   probe(url: string, durationMs: number, intervalMs?: number): Promise<Attempt[]>;
   fault(f: NodeFault, node: string): Promise<void>;
+  /** Drops every heartbeat (UDP 7947) to and from a node, which otherwise stays healthy. */
+  heartbeats(node: string, state: 'block' | 'unblock'): Promise<void>;
   /** Stops or resumes the API server (SIGSTOP/SIGCONT: connections hang, as when it is unreachable). */
   apiServer(state: 'stop' | 'resume'): Promise<void>;
 }
@@ -91,6 +93,24 @@ export function labDriver(nodeCount: number): ClusterDriver {
       }
       const r = await lab(f, node);
       if (r.code !== 0) throw new Error(`lab ${f} ${node} failed: ${r.stdout}${r.stderr}`);
+    },
+    async heartbeats(node, state) {
+      const nft = (...args: string[]) => sh('ip', ['netns', 'exec', `hlb-${node}`, 'nft', ...args]);
+      if (state === 'unblock') {
+        await nft('delete', 'table', 'inet', 'hlbe2e');
+        return;
+      }
+      const rules = [
+        'add table inet hlbe2e',
+        'add chain inet hlbe2e in { type filter hook input priority 0; }',
+        'add chain inet hlbe2e out { type filter hook output priority 0; }',
+        'add rule inet hlbe2e in udp dport 7947 drop',
+        'add rule inet hlbe2e out udp dport 7947 drop',
+      ];
+      for (const r of rules) {
+        const out = await nft(...r.split(' '));
+        if (out.code !== 0) throw new Error(`nft ${r}: ${out.stderr}`);
+      }
     },
     async apiServer(state) {
       const { readFileSync } = await import('node:fs');
