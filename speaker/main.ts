@@ -30,6 +30,8 @@ async function main(): Promise<number> {
       stop.abort();
     });
   }
+  const stall = debugStall(process.env.HERALDLB_DEBUG_STALL);
+  if (stall) log.warn(stall, 'HERALDLB_DEBUG_STALL: blocking the main thread on purpose (fault injection)');
   const metrics = speakerMetrics();
   const app = new SpeakerApp(opts, conn, systemClock, metrics, log);
   if (opts.metricsAddr) {
@@ -46,6 +48,25 @@ async function main(): Promise<number> {
   await app.run(stop.signal);
   log.info('stopped');
   return 0;
+}
+
+/**
+ * Fault injection for tests: "300/1000" blocks the main thread 300 ms every 1000 ms, as a long
+ * garbage collection or a starved CPU would. Liveness must survive it (heartbeats run in a
+ * worker thread); nothing else in the program looks at this.
+ */
+function debugStall(spec: string | undefined): { blockMs: number; everyMs: number } | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(spec ?? '');
+  if (!m) return undefined;
+  const blockMs = Math.min(5000, Number(m[1]));
+  const everyMs = Math.max(100, Number(m[2]));
+  setInterval(() => {
+    const end = performance.now() + blockMs;
+    while (performance.now() < end) {
+      // busy on purpose
+    }
+  }, everyMs).unref();
+  return { blockMs, everyMs };
 }
 
 main().then(

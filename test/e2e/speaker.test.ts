@@ -250,4 +250,20 @@ describe.runIf(labAvailable())('speaker', () => {
     void next;
     await deleteService(a(), 'partition');
   });
+  it('speakers whose main thread stalls 300 ms every second keep their IPs', async () => {
+    await lab('down');
+    process.env.HERALDLB_DEBUG_STALL = '300/1000';
+    try {
+      await labUp('--nodes', '3');
+    } finally {
+      delete process.env.HERALDLB_DEBUG_STALL;
+    }
+    await pool(a(), 'e2e', ['192.0.2.200-192.0.2.239']);
+    await advertise(a(), 'e2e', { ipAddressPools: ['e2e'] });
+    const { ip, owner } = await fresh('stall');
+    const probed = await d.probe(`http://${ip}/`, 15_000, 50);
+    expect(probed.filter((x) => !x.ok).length).toBe(0);
+    expect(new Set(probed.map((x) => x.node))).toEqual(new Set([owner]));
+    expect(await answeringMacs(d, ip)).toEqual([d.macOf(owner)]);
+  });
 });
