@@ -11,32 +11,15 @@
  * do the announcements that were right a moment ago; nothing here withdraws an IP because an
  * API call failed.
  */
-import type {
-  KubernetesObject,
-  V1EndpointSlice,
-  V1Lease,
-  V1Node,
-  V1ObjectReference,
-  V1Service,
-} from '@kubernetes/client-node';
-import {
-  GROUP,
-  IPADDRESSPOOL_PLURAL,
-  type IPAddressPool,
-  L2ADVERTISEMENT_PLURAL,
-  type L2Advertisement,
-  L2ANNOUNCEMENT_PLURAL,
-  type L2Announcement,
-  VERSION,
-} from '../api/crd-types.js';
+import type { V1ObjectReference } from '@kubernetes/client-node';
+import type { L2Announcement } from '../api/crd-types.js';
 import { objectKey, splitKey } from '../api/object-key.js';
 import type { Clock, TimerHandle } from '../kube/clock.js';
 import type { Connection } from '../kube/connection.js';
 import { EventRecorder, restEventApi } from '../kube/events.js';
-import { Informer, restListerWatcher } from '../kube/informer.js';
 import type { Logger } from '../kube/log.js';
-import { trimObject } from '../kube/trim.js';
 import { Announcer } from './announcer.js';
+import { SpeakerCaches } from './caches.js';
 import { announcedBy, type OwnedIp, transition } from './decider.js';
 import { RankCache, rank } from './election.js';
 import { arpProbe, canonicalIp, nsProbe, parseFrame } from './frame.js';
@@ -50,31 +33,18 @@ import type { SpeakerMetrics } from './metrics.js';
 import { SolicitedNodeGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
-import {
-  COMPONENT_LABEL,
-  type PeerPresence,
-  PresenceLease,
-  presenceExpired,
-  readPresence,
-} from './presence.js';
+import { PresenceLease, presenceExpired } from './presence.js';
 import { respond } from './responder.js';
 import { desiredAnnouncements, NODE_LABEL, nodeLabelValue } from './status.js';
 import { parseSpeakerModel } from './translate.js';
 import { AnnouncementWriter, restAnnouncementApi } from './writer.js';
 
-type Obj<T> = T & KubernetesObject;
 const LINK_SCAN_MS = 1000;
 const PROBE_WINDOW_MS = 300;
 const REPROBE_MS = 30_000;
 
 export class SpeakerApp {
-  private readonly nodes: Informer<Obj<V1Node>>;
-  private readonly services: Informer<Obj<V1Service>>;
-  private readonly pools: Informer<Obj<IPAddressPool>>;
-  private readonly ads: Informer<Obj<L2Advertisement>>;
-  private readonly slices: Informer<Obj<V1EndpointSlice>>;
-  private readonly leases: Informer<Obj<V1Lease>>;
-  private readonly announcements: Informer<Obj<L2Announcement>>;
+  private readonly caches: SpeakerCaches;
   private readonly membership: Membership;
   private readonly links: Links;
   private readonly groups = new Map<string, SolicitedNodeGroups>(); // ifname -> its joined groups
@@ -107,33 +77,7 @@ export class SpeakerApp {
     private readonly log: Logger,
   ) {
     this.startedAt = clock.now();
-    const inf = <T extends KubernetesObject>(name: string, path: string, labelSelector?: string) =>
-      new Informer<T>({
-        name,
-        // Short watches (20-30 s, then 5 s grace): after a partition heals, a half-open watch
-        // is noticed within ~35 s instead of ~2 min, so the view catches up soon after.
-        listerWatcher: restListerWatcher<T>(conn, {
-          path,
-          labelSelector,
-          watchTimeoutSeconds: 20 + Math.floor(Math.random() * 11),
-          watchGraceSeconds: 5,
-        }),
-        clock,
-        logger: log.child({ component: 'informer', resource: name }),
-        transform: trimObject as (x: T) => T,
-      });
-    const crd = (plural: string) => `/apis/${GROUP}/${VERSION}/${plural}`;
-    this.nodes = inf<Obj<V1Node>>('nodes', '/api/v1/nodes');
-    this.services = inf<Obj<V1Service>>('services', '/api/v1/services');
-    this.pools = inf<Obj<IPAddressPool>>('ipaddresspools', crd(IPADDRESSPOOL_PLURAL));
-    this.ads = inf<Obj<L2Advertisement>>('l2advertisements', crd(L2ADVERTISEMENT_PLURAL));
-    this.slices = inf<Obj<V1EndpointSlice>>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices');
-    this.leases = inf<Obj<V1Lease>>(
-      'leases',
-      `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/leases`,
-      `${COMPONENT_LABEL}=speaker`,
-    );
-    this.announcements = inf<Obj<L2Announcement>>('l2announcements', crd(L2ANNOUNCEMENT_PLURAL));
+    this.caches = new SpeakerCaches(conn, o.namespace, clock, log);
     this.holdDown = new HoldDown(o.holdDownMs, { self: o.nodeName });
     this.membership = new Membership({
       node: o.nodeName,
@@ -167,7 +111,7 @@ export class SpeakerApp {
       reprobeMs: REPROBE_MS,
       selfProbeMs: o.selfProbeIntervalMs,
       probe: (ip) => this.probe(ip),
-      speakerOf: (mac) => this.speakerOf(mac),
+      speakerOf: (mac) => this.caches.speakerOf(mac),
       owned: () => this.owned.keys(),
       onChange: () => this.schedule(),
       onConflict: (ip, mac) => this.onConflict(ip, mac),
@@ -208,17 +152,7 @@ export class SpeakerApp {
 
   /** Informers synced and heartbeats running: the speaker can do its job. */
   ready(): boolean | string {
-    const all = [
-      this.nodes,
-      this.services,
-      this.pools,
-      this.ads,
-      this.slices,
-      this.leases,
-      this.announcements,
-    ];
-    const waiting = all.filter((i) => !i.hasSynced()).length;
-    return waiting === 0 ? true : `${waiting} caches not synced`;
+    return this.caches.ready();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -226,15 +160,7 @@ export class SpeakerApp {
     this.links.refresh();
     await this.membership.start();
     this.membership.onChange(() => this.schedule());
-    const all = [
-      this.nodes,
-      this.services,
-      this.pools,
-      this.ads,
-      this.slices,
-      this.leases,
-      this.announcements,
-    ];
+    const all = this.caches.all();
     const caches = new AbortController();
     for (const i of all) {
       i.onChange(() => this.schedule());
@@ -311,38 +237,24 @@ export class SpeakerApp {
     const out = new Set(this.membership.alive());
     out.add(this.o.nodeName);
     const now = this.clock.wall();
-    for (const p of this.presences().values()) {
+    for (const p of this.caches.presences().values()) {
       if (p.node === this.o.nodeName || !out.has(p.node)) continue;
-      const node = this.nodes.get(p.node);
+      const node = this.caches.nodes.get(p.node);
       const ready = node?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
       if (presenceExpired(p, now) && !ready) out.delete(p.node);
     }
     return out;
   }
 
-  private presences(): Map<string, PeerPresence> {
-    const out = new Map<string, PeerPresence>(); // node -> its presence
-    for (const l of this.leases.list()) {
-      const p = readPresence(l);
-      if (p) out.set(p.node, p);
-    }
-    return out;
-  }
-
-  private speakerOf(mac: string): string | undefined {
-    for (const p of this.presences().values()) if (p.macs.includes(mac)) return p.node;
-    return undefined;
-  }
-
   private replan(): void {
     if (this.stopping) return;
     const { model, problems } = parseSpeakerModel(
       {
-        nodes: this.nodes.list(),
-        services: this.services.list(),
-        pools: this.pools.list(),
-        l2ads: this.ads.list(),
-        endpointSlices: this.slices.list(),
+        nodes: this.caches.nodes.list(),
+        services: this.caches.services.list(),
+        pools: this.caches.pools.list(),
+        l2ads: this.caches.ads.list(),
+        endpointSlices: this.caches.slices.list(),
       },
       { loadBalancerClass: this.o.loadBalancerClass },
     );
@@ -360,7 +272,7 @@ export class SpeakerApp {
     this.armHoldTimer(now);
     this.ranks.retain(model.ips.map((i) => i.ip));
     const plan = planOwnership(model, live, held, this.ranks.rank);
-    for (const a of this.announcements.list())
+    for (const a of this.caches.announcements.list())
       for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
     for (const [ip, e] of this.plan)
       if (e.owner !== undefined && e.owner !== this.o.nodeName) this.announcedBefore.add(ip);
@@ -518,7 +430,7 @@ export class SpeakerApp {
   }
 
   private event(svcKey: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const svc = this.services.get(svcKey);
+    const svc = this.caches.services.get(svcKey);
     const { namespace, name } = splitKey(svcKey);
     const ref: V1ObjectReference = {
       apiVersion: 'v1',
@@ -533,7 +445,7 @@ export class SpeakerApp {
   private desiredStatus(): Map<string, L2Announcement> {
     if (this.stopping) return new Map();
     const services = new Map<string, { uid: string }>();
-    for (const s of this.services.list())
+    for (const s of this.caches.services.list())
       if (s.metadata?.uid) services.set(objectKey(s), { uid: s.metadata.uid });
     return desiredAnnouncements(this.o.nodeName, this.owned, {
       since: this.since,
@@ -551,7 +463,7 @@ export class SpeakerApp {
     const mine = nodeLabelValue(this.o.nodeName);
     const ours = new Set([...this.owned.values()].flatMap((o) => o.services));
     const out = new Map<string, L2Announcement>();
-    for (const a of this.announcements.list()) {
+    for (const a of this.caches.announcements.list()) {
       const node = a.status?.node;
       const svc = `${a.metadata.namespace}/${a.status?.service}`;
       const stale =
