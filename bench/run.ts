@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   controller: async () => (await import('./controller.bench.js')).benchController(),
   'control-plane': async () => (await import('./control-plane.bench.js')).benchControlPlane(),
   membership: async () => (await import('./membership.bench.js')).benchMembership(),
+  speaker: async () => (await import('./speaker.bench.js')).benchSpeaker(),
 };
 
 async function main(args: readonly string[]): Promise<number> {
