@@ -13,6 +13,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { NodeFault } from '../lab/cluster-driver.js';
 import { advertise, pool, until } from '../lab/speaker-scenarios.js';
 import { announcements, firstAnnouncements, readPcap } from './pcap.js';
+import { POOL } from './speaker-failover.js';
 import {
   countByNode,
   deathOf,
@@ -73,6 +74,13 @@ function bulkService(i: number): V1Service {
 }
 
 async function createBulk({ a }: Session): Promise<void> {
+  // The phase's default pool holds 203.0.113.0/24 too: an overlapping pool would not be used.
+  await a.custom.deleteClusterCustomObject({
+    group: 'heraldlb.io',
+    version: 'v1beta1',
+    plural: 'ipaddresspools',
+    name: POOL,
+  });
   await pool(a, 'bulk', ['203.0.113.0/24', '2001:db8:1::1:0/112']);
   await advertise(a, 'bulk', { ipAddressPools: ['bulk'] });
   const total = BULK_V4 + BULK_V6;
@@ -95,13 +103,28 @@ async function createBulk({ a }: Session): Promise<void> {
 }
 
 /** Waits until `want` IPs are each announced by exactly one node, `ok` on the counts. */
-async function announced(s: Session, want: number, ok: (c: Map<string, number>) => boolean, ms: number) {
+async function announced(
+  s: Session,
+  want: number,
+  ok: (c: Map<string, number>) => boolean,
+  ms: number,
+  log?: (l: string) => void,
+) {
+  let lastLog = Date.now();
   return until(
     `${want} IPs announced as wanted`,
     async () => {
       const owners = await ownersByIp(s.a);
       const single = [...owners.values()].filter((o) => o.length === 1).length;
       const c = countByNode(owners);
+      if (log && Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        const svcs = await s.a.core.listNamespacedService({ namespace: 'default' });
+        const withIp = svcs.items.filter((x) => x.status?.loadBalancer?.ingress?.[0]?.ip).length;
+        log(
+          `  ${withIp} Services with an IP; ${owners.size} IPs in L2Announcements, ${single} with one node; ${JSON.stringify([...c])}`,
+        );
+      }
       return single === want && ok(c) ? owners : undefined;
     },
     ms,
@@ -233,7 +256,7 @@ export async function bulk(s: Session, log: (l: string) => void) {
   const t0 = Date.now();
   await createBulk(s);
   const createdS = (Date.now() - t0) / 1000;
-  await announced(s, total, () => true, 300_000);
+  await announced(s, total, () => true, 300_000, log);
   const announcedS = (Date.now() - t0) / 1000;
   log(
     `bulk: ${total} Services created in ${createdS.toFixed(1)} s, all announced at ${announcedS.toFixed(1)} s`,

@@ -26,18 +26,28 @@ const verdict = (ok: boolean) => (ok ? 'pass' : '**FAIL**');
 
 interface Phase<T> {
   result: T;
+  /** 1-minute load average, sampled every 5 s while the lab was up: mean, max. */
   load: [number, number];
   at: string;
 }
 
 async function phase<T>(what: string, fn: (s: Session) => Promise<T>): Promise<Phase<T>> {
-  const l0 = loadavg()[0] as number;
-  const at = new Date().toISOString().slice(0, 16);
-  const result = await withLab(what, async (s) => {
-    await benchPool(s.a);
-    return fn(s);
-  });
-  return { result, load: [l0, loadavg()[0] as number], at };
+  const loads: number[] = [];
+  let at = '';
+  let iv: NodeJS.Timeout | undefined;
+  try {
+    const result = await withLab(what, async (s) => {
+      at = new Date().toISOString().slice(0, 16);
+      loads.push(loadavg()[0] as number);
+      iv = setInterval(() => loads.push(loadavg()[0] as number), 5000);
+      await benchPool(s.a);
+      return fn(s);
+    });
+    const mean = loads.reduce((x, y) => x + y, 0) / loads.length;
+    return { result, load: [mean, Math.max(...loads)], at };
+  } finally {
+    clearInterval(iv);
+  }
 }
 
 function failoverRows(kind: string, trials: Trial[], target: { p50?: number; p99: number }): string[] {
@@ -67,7 +77,7 @@ function renderFailover(p: Phase<{ kill: Trial[]; stop: Trial[] }>): string {
     `Outage per trial: from the client's last success before its first failed attempt to its next success (fresh TCP connection + HTTP request every 20 ms, 100 ms deadline, from the client namespace); 0 = no attempt failed. ` +
       `Before each trial the previous node was brought back (\`revive-node\` / \`start-speaker\`) and had won its IP back, so past the 3 s hold-down; ` +
       `median time from that command to the IP back on its node: kill ${f(median(p.result.kill.map((t) => t.restoreMs)))} ms, stop ${f(median(p.result.stop.map((t) => t.restoreMs)))} ms. ` +
-      `${p.at}Z, load average ${f(p.load[0], 2)} at start, ${f(p.load[1], 2)} at end.`,
+      `${p.at}Z, load average (1 min, sampled every 5 s) mean ${f(p.load[0], 1)}, max ${f(p.load[1], 1)}.`,
   ].join('\n');
 }
 
@@ -112,7 +122,7 @@ function renderBulk(p: Phase<Awaited<ReturnType<typeof bulk>>>, node24: string):
     ...b.third.map((m) => memRow(m, `${SETTLE_S} s after all announced`)),
     ...b.all.map((m) => memRow(m, `alone, ${SETTLE_S} s after the other two stopped`)),
     '',
-    `${p.at}Z, load average ${f(p.load[0], 2)} at start, ${f(p.load[1], 2)} at end.`,
+    `${p.at}Z, load average (1 min, sampled every 5 s) mean ${f(p.load[0], 1)}, max ${f(p.load[1], 1)}.`,
   ].join('\n');
 }
 const SETTLE_S = 20;
@@ -130,7 +140,7 @@ export async function benchSpeaker(): Promise<string> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const out: string[] = [
     `Machine: ${machineLine()}; nproc ${cpus().length}, CPU "${cpuModel()}"; lab dir ${LAB_DIR}; 3 nodes, IPv6 on. ` +
-      `Command: \`sudo npm run bench -- speaker\` (HERALDLB_BENCH_TRIALS=${trials}, HERALDLB_BENCH_SOAK_S=${soakS}).`,
+      `Command, as root: \`npm run bench -- speaker\` (HERALDLB_BENCH_TRIALS=${trials}, HERALDLB_BENCH_SOAK_S=${soakS}).`,
   ];
   if (phases.includes('failover')) {
     const p = await phase('failover', async (s) => ({
@@ -138,10 +148,12 @@ export async function benchSpeaker(): Promise<string> {
       stop: await failoverTrials(s.d, s.a, 'stop-speaker', trials, log),
     }));
     out.push('', '### Failover as a client sees it', '', renderFailover(p));
+    log(`section done:\n${out.at(-1)}`); // kept even if a later phase fails
   }
   if (phases.includes('soak')) {
     const p = await phase('soak', (s) => soak(s, soakS, log));
     out.push('', '### No false failovers with both cores busy', '', renderSoak(p));
+    log(`section done:\n${out.at(-1)}`); // kept even if a later phase fails
   }
   if (phases.includes('bulk')) {
     // The image's runtime for the speakers of this lab (memory differs between Node majors).
@@ -154,6 +166,7 @@ export async function benchSpeaker(): Promise<string> {
     try {
       const p = await phase('bulk', (s) => bulk(s, log));
       out.push('', '### 1,000 VIPs: takeover on the wire, memory', '', renderBulk(p, `Node ${version}`));
+      log(`section done:\n${out.at(-1)}`);
     } finally {
       if (saved === undefined) delete process.env.HERALDLB_LAB_NODE;
       else process.env.HERALDLB_LAB_NODE = saved;
