@@ -270,23 +270,29 @@ export async function bulk(s: Session, log: (l: string) => void) {
   // All 1,000 on one speaker: the other two stop gracefully.
   const [keep, ...others] = NODES as [string, ...string[]];
   const peak = peakRss(speakerPid(s.dir, keep) as number);
-  for (const n of others) await s.d.fault('stop-speaker', n);
-  // Its own count, not the status objects: a stopped speaker's objects are removed only as far
-  // as its bounded goodbye got, the rest later by the new owner.
-  await until(
-    `${keep} announcing all ${total}`,
-    async () => {
-      const m = await metricsOf(keep);
-      const owned =
-        metric(m, 'heraldlb_speaker_owned_ips{family="IPv4"}') +
-        metric(m, 'heraldlb_speaker_owned_ips{family="IPv6"}');
-      return owned === total ? true : undefined;
-    },
-    120_000,
-    500,
-  );
-  await sleep(SETTLE_MS);
-  const all = await memory(s, [keep], new Map([[keep, total]]));
-  (all[0] as Memory).peakMiB = peak.stop();
+  let peakMiB = 0;
+  let all: Memory[];
+  try {
+    for (const n of others) await s.d.fault('stop-speaker', n);
+    // Its own count, not the status objects: a stopped speaker's objects are removed only as far
+    // as its bounded goodbye got, the rest later by the new owner.
+    await until(
+      `${keep} announcing all ${total}`,
+      async () => {
+        const m = await metricsOf(keep);
+        const owned =
+          metric(m, 'heraldlb_speaker_owned_ips{family="IPv4"}') +
+          metric(m, 'heraldlb_speaker_owned_ips{family="IPv6"}');
+        return owned === total ? true : undefined;
+      },
+      120_000,
+      500,
+    );
+    await sleep(SETTLE_MS);
+    all = await memory(s, [keep], new Map([[keep, total]]));
+  } finally {
+    peakMiB = peak.stop(); // an interval left running would keep the bench alive after a failure
+  }
+  (all[0] as Memory).peakMiB = peakMiB;
   return { createdS, announcedS, third, graceful, kill, all };
 }
