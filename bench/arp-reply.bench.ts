@@ -11,7 +11,7 @@
  *    far end gives the time from the call to the last frame arriving. Target <= 100 ms.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArp } from './arp-frames.js';
@@ -100,14 +100,14 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
     responder.command({ op: 'stats' });
     const rstats = await responder.waitFor((e) => e.ev === 'stats', 5000, at);
 
-    const requestAt = new Map<string, bigint>(); // seq MAC -> wire time of the request
+    const requestAt = new Map<string, number>(); // seq MAC -> wire time of the request (epoch ms)
     const latencies: number[] = [];
-    for (const f of readPcap(cap.file)) {
-      const arp = parseArp(f.data);
-      if (arp?.op === 1 && arp.src === pair.macB && arp.tpa === VIP) requestAt.set(arp.sha, f.tsNs);
+    for (const f of readPcap(readFileSync(cap.file))) {
+      const arp = parseArp(f.frame);
+      if (arp?.op === 1 && arp.src === pair.macB && arp.tpa === VIP) requestAt.set(arp.sha, f.t);
       else if (arp?.op === 2 && arp.spa === VIP) {
         const t = requestAt.get(arp.tha);
-        if (t !== undefined) latencies.push(ms(f.tsNs - t));
+        if (t !== undefined) latencies.push(f.t - t);
       }
     }
     const lost = requestAt.size - latencies.length;
@@ -119,9 +119,9 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
     const garp = await sender.waitFor((e) => e.ev === 'sent', 10_000, at2);
     await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
     const cap2Drops = await stopCapture(cap2);
-    const garpFrames = readPcap(cap2.file).filter((f) => parseArp(f.data)?.spa === GARP_IP);
-    const first = garpFrames[0]?.tsNs ?? 0n;
-    const last = garpFrames.at(-1)?.tsNs ?? 0n;
+    const garpFrames = readPcap(readFileSync(cap2.file)).filter((f) => parseArp(f.frame)?.spa === GARP_IP);
+    const first = BigInt(Math.round((garpFrames[0]?.t ?? 0) * 1e6));
+    const last = BigInt(Math.round((garpFrames.at(-1)?.t ?? 0) * 1e6));
     const startedNs = BigInt(Math.round(Number(garp.startedAtMs) * 1e6));
 
     const cpu = cpus()[0]?.model ?? '?';

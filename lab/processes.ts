@@ -86,7 +86,9 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
   if (!existsSync(file)) return { state: 'empty', file };
   if (!ours(s.pids.speakers[h.name], s.dir)) {
     s.pids.speakers[h.name] = spawnDetached(
-      process.execPath,
+      // The image runs Node 24 and this machine 20: the speaker benchmark measures its memory
+      // on the image's runtime (`HERALDLB_LAB_NODE=$(bash lab/bin/node24.sh)`).
+      process.env.HERALDLB_LAB_NODE || process.execPath,
       [
         file,
         '--kubeconfig',

@@ -56,7 +56,7 @@ describe('planTopology', () => {
     const t = planTopology({ nodes: 2, ipv6: true });
     expect(t.nodes.map((n) => n.ipv6)).toEqual(['2001:db8:1::11', '2001:db8:1::12']);
     expect(t.client.ipv6).toBe('2001:db8:1::100');
-    expect(t.poolCidrs.v6).toEqual(['2001:db8:1::200/120']);
+    expect(t.poolCidrs.v6).toEqual(['2001:db8:1::200/120', '2001:db8:1::1:0/112']);
   });
 
   it.each([0, 10, 2.5, Number.NaN])('rejects %s nodes', (n) => {

@@ -15,6 +15,9 @@ export const NODE_API_PORT = 6443;
 export const POOL_V4_ONLINK = { start: '192.0.2.200', end: '192.0.2.250' };
 export const POOL_V4_ROUTED = '203.0.113.0/24'; // behind an on-link route in the client
 export const POOL_V6 = '2001:db8:1::200/120'; // 2001:db8:1::200 – 2001:db8:1::2ff
+/** Room for thousands of VIPs (the speaker benchmark's 1,000-IP takeover): on-link like the rest
+ * of 2001:db8:1::/64, clear of host addresses. */
+export const POOL_V6_BULK = '2001:db8:1::1:0/112'; // 2001:db8:1::1:0 – 2001:db8:1::1:ffff
 
 export interface Host {
   /** `node1`… or `client`. */
@@ -72,7 +75,7 @@ export function planTopology(opts: { nodes: number; ipv6: boolean }): Topology {
     client: host('client', 100, ipv6),
     poolCidrs: {
       v4: [...rangeToCidrs(POOL_V4_ONLINK.start, POOL_V4_ONLINK.end), POOL_V4_ROUTED],
-      v6: ipv6 ? [POOL_V6] : [],
+      v6: ipv6 ? [POOL_V6, POOL_V6_BULK] : [],
     },
   };
 }

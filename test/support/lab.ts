@@ -1,11 +1,8 @@
 // Helpers for e2e tests that use the lab (see docs/lab.md).
-import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-
-const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
-const cli = join(root, 'dist', 'lab', 'cli.js');
+import { labCli, type Run, sh } from '../../lab/cluster-driver.js';
 
 /** False only when the e2e tier was skipped (loudly) for missing prerequisites. */
 export function labAvailable(): boolean {
@@ -18,29 +15,12 @@ export function labDir(): string {
   return d;
 }
 
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command and never rejects: the exit code is part of the answer. */
-export function sh(cmd: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((res) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      const code = err
-        ? typeof (err as { code?: unknown }).code === 'number'
-          ? (err as { code: number }).code
-          : 1
-        : 0;
-      res({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+export type { Run };
+export { sh };
 
 /** `heraldlb-lab --dir <labDir> ...args` */
 export function lab(...args: string[]): Promise<Run> {
-  return sh(process.execPath, [cli, '--dir', labDir(), ...args], 240_000);
+  return labCli(labDir(), ...args);
 }
 
 /** Brings the lab up (idempotent); throws with the CLI's output when it fails. */
