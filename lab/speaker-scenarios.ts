@@ -81,7 +81,7 @@ export async function advertise(a: Api, name: string, spec: object): Promise<voi
 export async function service(
   a: Api,
   name: string,
-  opts: { pool: string; ip?: string; local?: boolean; ns?: string },
+  opts: { pool: string; ip?: string; local?: boolean; ns?: string; selector?: Record<string, string> },
 ): Promise<void> {
   const namespace = opts.ns ?? 'default';
   try {
@@ -108,6 +108,7 @@ export async function service(
     spec: {
       type: 'LoadBalancer',
       ports: [{ port: 80, protocol: 'TCP' }],
+      ...(opts.selector ? { selector: opts.selector } : {}),
       ...(opts.local ? { externalTrafficPolicy: 'Local' } : {}),
       ...(opts.ip?.includes(':') ? { ipFamilies: ['IPv6'] } : {}),
     },
