@@ -10,6 +10,14 @@ import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
 // and the entry script re-executes Node with it (see entry.ts).
 export const SPEAKER_NODE_FLAGS: readonly string[] = ['--optimize-for-size'];
 
+/**
+ * V8 bounds for the speaker, given as NODE_OPTIONS (the chart's DaemonSet, the lab) so the
+ * image's entry needs no re-exec. Its heap holds a few MiB per 100 IPs (54 MiB used at 1,000
+ * IPs on Node 24), but unbounded, Node 24 sizes V8 from the host (241-338 MiB RSS measured):
+ * small young-generation semi-spaces and an old-space cap keep what is reserved near use.
+ */
+export const SPEAKER_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=128';
+
 export type ProgramName = 'controller' | 'speaker';
 
 export interface Program {

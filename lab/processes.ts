@@ -5,6 +5,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
+import { SPEAKER_NODE_FLAGS, SPEAKER_NODE_OPTIONS } from '../image/programs.js';
 import { alive, cmdline, mentionsDir, spawnDetached, stopPid, waitFor } from './procs.js';
 import { KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_PORT } from './runtime-config.js';
 import { type LabState, labPaths } from './state.js';
@@ -90,6 +91,8 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
       // on the image's runtime (`HERALDLB_LAB_NODE=$(bash lab/bin/node24.sh)`).
       process.env.HERALDLB_LAB_NODE || process.execPath,
       [
+        ...SPEAKER_NODE_FLAGS, // as the image starts it (with the chart's NODE_OPTIONS below)
+        ...SPEAKER_NODE_OPTIONS.split(' '),
         file,
         '--kubeconfig',
         p.nodeKubeconfig,

@@ -78,7 +78,7 @@ export class SpeakerApp {
   ) {
     this.startedAt = clock.now();
     this.caches = new SpeakerCaches(conn, o.namespace, clock, log);
-    this.holdDown = new HoldDown(o.holdDownMs, { self: o.nodeName });
+    this.holdDown = new HoldDown(o.holdDownMs, { self: o.nodeName, selfExtraMs: 1000 });
     this.membership = new Membership({
       node: o.nodeName,
       keyFile: o.keyFile,

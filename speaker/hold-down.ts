@@ -33,7 +33,13 @@ export class HoldDown {
 
   constructor(
     private readonly ms = 3000,
-    private readonly opts: { readonly self?: string } = {},
+    /**
+     * `selfExtraMs`: our own hold-down lasts this much longer than the `ms` we give others.
+     * Peers start our clock only when they first hear us (after our heartbeats start and one
+     * round trip), later than we start it; without the margin a restarted speaker would
+     * resume its IPs a few hundred ms before its peers release them (two answering).
+     */
+    private readonly opts: { readonly self?: string; readonly selfExtraMs?: number } = {},
   ) {}
 
   observe(live: ReadonlySet<string>, now: number): void {
@@ -43,7 +49,8 @@ export class HoldDown {
     for (const n of live) {
       if (this.until.has(n)) continue;
       const established = starting && n !== this.opts.self && !this.metAtStart.has(n);
-      this.until.set(n, established ? now : now + this.ms);
+      const extra = n === this.opts.self ? (this.opts.selfExtraMs ?? 0) : 0;
+      this.until.set(n, established ? now : now + this.ms + extra);
       if (starting) this.metAtStart.add(n);
     }
     for (const n of this.until.keys()) if (!live.has(n)) this.until.delete(n);

@@ -47,6 +47,9 @@ async function main(): Promise<number> {
   log.info({ interfacesFrom: 'sysfs', heartbeatPort: opts.heartbeatPort }, 'starting');
   await app.run(stop.signal);
   log.info('stopped');
+  // Whatever is still in flight (a status write past its deadline) must not keep a stopping
+  // speaker alive until its grace period's SIGKILL.
+  setTimeout(() => process.exit(0), 100).unref();
   return 0;
 }
 

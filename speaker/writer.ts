@@ -86,8 +86,10 @@ export class AnnouncementWriter {
 
   /** One pass now, for a graceful stop: removes everything of ours when nothing is desired. */
   async passNow(): Promise<void> {
+    this.final = true;
     await this.pass();
   }
+  private final = false;
 
   private async loop(): Promise<void> {
     // Bounded: each round is one pass; a kick during the pass asks for exactly one more.
@@ -115,6 +117,7 @@ export class AnnouncementWriter {
     const desired = this.d.desired();
     const stored = this.d.stored();
     for (const [key, want] of desired) {
+      if (this.stopped) return;
       const have = stored.get(key);
       const { namespace, name } = splitKey(key);
       if (!have) {
@@ -131,6 +134,7 @@ export class AnnouncementWriter {
     }
     for (const key of stored.keys()) {
       if (desired.has(key)) continue;
+      if (this.stopped && !this.final) return;
       const { namespace, name } = splitKey(key);
       await this.d.api.remove(namespace, name);
       this.d.log.info({ announcement: key }, 'announcement status removed');

@@ -87,6 +87,8 @@ export class Membership {
     const w = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: this.cfg,
       name: 'membership',
+      // A second V8 isolate: bounded, so it cannot grow the speaker's memory unseen.
+      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
     });
     this.worker = w;
     return new Promise<void>((resolve, reject) => {
