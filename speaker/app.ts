@@ -58,6 +58,7 @@ import {
   readPresence,
 } from './presence.js';
 import { respond } from './responder.js';
+import { readRoutes, routeInterface } from './routes.js';
 import { desiredAnnouncements, NODE_LABEL, nodeLabelValue } from './status.js';
 import { parseSpeakerModel } from './translate.js';
 import { AnnouncementWriter, restAnnouncementApi } from './writer.js';
@@ -528,11 +529,13 @@ export class SpeakerApp {
     const services = new Map<string, { uid: string }>();
     for (const s of this.services.list())
       if (s.metadata?.uid) services.set(objectKey(s), { uid: s.metadata.uid });
+    const routes = readRoutes();
     return desiredAnnouncements(this.o.nodeName, this.owned, {
       since: this.since,
       macs: this.links.macs(),
       allInterfaces: this.links.names(),
       services,
+      routeInterface: (ip, candidates) => routeInterface(routes, ip, candidates),
     });
   }
 
