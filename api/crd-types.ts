@@ -201,7 +201,10 @@ export interface L2AnnouncementStatus {
   ips?: string[];
   /** The node's interfaces the IPs are announced on. */
   interfaces?: string[];
-  /** MAC address the node answers with (the first interface's). */
+  /**
+   * MAC address the node answers with (of the interface the node routes the IPs through, else of the
+   * first interface).
+   */
   mac?: string;
   /** When this node began announcing. */
   since?: string;

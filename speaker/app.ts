@@ -35,6 +35,7 @@ import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
 import { PresenceLease, presenceExpired } from './presence.js';
 import { respond } from './responder.js';
+import { readRoutes, routeInterface } from './routes.js';
 import { desiredAnnouncements, NODE_LABEL, nodeLabelValue } from './status.js';
 import { parseSpeakerModel } from './translate.js';
 import { AnnouncementWriter, restAnnouncementApi } from './writer.js';
@@ -447,11 +448,13 @@ export class SpeakerApp {
     const services = new Map<string, { uid: string }>();
     for (const s of this.caches.services.list())
       if (s.metadata?.uid) services.set(objectKey(s), { uid: s.metadata.uid });
+    const routes = readRoutes();
     return desiredAnnouncements(this.o.nodeName, this.owned, {
       since: this.since,
       macs: this.links.macs(),
       allInterfaces: this.links.names(),
       services,
+      routeInterface: (ip, candidates) => routeInterface(routes, ip, candidates),
     });
   }
 

@@ -37,6 +37,11 @@ export interface AnnouncementFacts {
   allInterfaces: readonly string[];
   /** 'ns/name' -> the Service's uid, for the ownerReference (Services not seen are skipped). */
   services: ReadonlyMap<string, ServiceRef>;
+  /**
+   * Which of `candidates` the kernel routes `ip` through (routes.ts); its MAC is the one a
+   * client on that LAN sees. Absent or undefined: the first interface by name.
+   */
+  routeInterface?: (ip: string, candidates: readonly string[]) => string | undefined;
 }
 
 /** 'ns/name' of the object -> its desired body. */
@@ -76,12 +81,20 @@ export function desiredAnnouncements(
         node,
         ips: ips.map((o) => o.ip).sort(),
         interfaces: ifs,
-        mac: f.macs.get(ifs[0] ?? '') ?? '',
+        mac: f.macs.get(macInterface(ips, ifs, f) ?? '') ?? '',
         ...(since ? { since } : {}),
       },
     } as L2Announcement);
   }
   return out;
+}
+
+function macInterface(ips: readonly OwnedIp[], ifs: readonly string[], f: AnnouncementFacts) {
+  for (const o of [...ips].sort((a, b) => (a.ip < b.ip ? -1 : 1))) {
+    const routed = f.routeInterface?.(o.ip, ifs);
+    if (routed) return routed;
+  }
+  return ifs[0];
 }
 
 /** Whether the stored object already says what we want (only status is ours to compare). */

@@ -1,12 +1,12 @@
 // `lab up --runtime`: the lab as a cluster that runs workloads. Real kube-controller-manager,
 // kube-scheduler, and per node namespace containerd + kubelet running Pods with runc from
 // an OCI image imported from an OCI layout.
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curlFromClient, inNs, lab, labAvailable, labDir, labKubeConfig, labUp, sh } from '../support/lab.js';
+import { curlFromClient, inNs, lab, labAvailable, labDir, labKubeConfig, labUp } from '../support/lab.js';
+import { labLeftovers } from '../support/lab-leftovers.js';
 import { missing, refuseOrWarn } from '../support/prerequisites.js';
 import { buildTestImage } from '../support/test-image.js';
 
@@ -43,31 +43,6 @@ const ready = (p: V1Pod) => p.status?.conditions?.find((c) => c.type === 'Ready'
 const pods = async () => (await core().listNamespacedPod({ namespace: NS, labelSelector: 'app=web' })).items;
 const nodeReady = async (name: string) =>
   (await core().readNode({ name })).status?.conditions?.find((c) => c.type === 'Ready')?.status;
-
-/** Everything `down` must remove: namespaces, processes, mounts, cgroups, files. */
-async function leftovers() {
-  const netns = (await sh('ip', ['netns', 'list'])).stdout
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => /^(hlb-(lan|client|node\d+)|cni-)/.test(n));
-  const procs = (await sh('ps', ['-eo', 'pid,args'])).stdout
-    .split('\n')
-    .filter((l) => l.includes(`${labDir()}/`) || l.endsWith(` ${labDir()}`));
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(labDir()));
-  // At each hierarchy's root and below this process's own cgroups (where the lab nests them).
-  const own = readFileSync('/proc/self/cgroup', 'utf8')
-    .split('\n')
-    .map((l) => l.split(':')[2] ?? '')
-    .filter((p) => p.length > 1);
-  const globs = ['/sys/fs/cgroup/*/hlb-*', ...own.map((p) => `/sys/fs/cgroup/*${p}/hlb-*`)];
-  const cgroups = (await sh('sh', ['-c', `ls -d ${globs.join(' ')} 2>/dev/null`])).stdout
-    .split('\n')
-    .filter(Boolean);
-  const files = [labDir(), `${labDir()}.lock`].filter((f) => existsSync(f));
-  return { netns, procs, mounts, cgroups, files };
-}
 
 describe.runIf(labAvailable() && runtimeOk)('lab --runtime', () => {
   let imageDir = '';
@@ -284,6 +259,6 @@ describe.runIf(labAvailable() && runtimeOk)('lab --runtime', () => {
 
   it('down leaves no namespace, process, mount, cgroup or file behind', async () => {
     expect((await lab('down')).code).toBe(0);
-    expect(await leftovers()).toEqual({ netns: [], procs: [], mounts: [], cgroups: [], files: [] });
+    expect(await labLeftovers()).toEqual({ netns: [], procs: [], mounts: [], cgroups: [], files: [] });
   });
 });

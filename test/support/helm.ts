@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -59,7 +59,7 @@ export class Helm {
     rmSync(this.home, { recursive: true, force: true });
   }
 
-  run(args: readonly string[], kubeconfig?: string): HelmResult {
+  private env(kubeconfig?: string): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: this.home,
@@ -68,9 +68,31 @@ export class Helm {
       HELM_DATA_HOME: join(this.home, 'data'),
     };
     if (kubeconfig) env.KUBECONFIG = kubeconfig;
-    const r = spawnSync(this.binary, args, { env, encoding: 'utf8', timeout: 120_000 });
+    return env;
+  }
+
+  run(args: readonly string[], kubeconfig?: string): HelmResult {
+    const r = spawnSync(this.binary, args, { env: this.env(kubeconfig), encoding: 'utf8', timeout: 120_000 });
     if (r.error) throw r.error;
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /**
+   * Like run(), but asynchronous, so a test can watch the cluster while helm waits
+   * (`--wait` on an install or a rolling upgrade); never rejects, the exit code is the answer.
+   */
+  start(args: readonly string[], kubeconfig: string, timeoutMs = 600_000): Promise<HelmResult> {
+    return new Promise((res) => {
+      execFile(
+        this.binary,
+        [...args],
+        { env: this.env(kubeconfig), timeout: timeoutMs, maxBuffer: 8 << 20 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+          res({ code, stdout: String(stdout), stderr: String(stderr) });
+        },
+      );
+    });
   }
 
   /** Like run(), but a non-zero exit throws with helm's own message. */
