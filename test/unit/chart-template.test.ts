@@ -11,6 +11,7 @@ import type {
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseOptions as controllerOptions } from '../../controller/options.js';
+import { SPEAKER_NODE_OPTIONS } from '../../image/programs.js';
 import { renderedControllerRbac, renderedSpeakerRbac } from '../../lab/chart-rbac.js';
 import { readCrdFiles } from '../../lab/gen-chart-crds.js';
 import { parseOptions as speakerOptions } from '../../speaker/options.js';
@@ -137,6 +138,8 @@ const CASES: Case[] = [
       expect(s.env).toEqual([
         { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
         { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+        // The chart spells out what image/programs.ts says the speaker's V8 needs.
+        { name: 'NODE_OPTIONS', value: SPEAKER_NODE_OPTIONS },
       ]);
       expect(s.securityContext).toEqual({
         runAsUser: 0,
