@@ -2,47 +2,28 @@
 /** heraldlb-controller: parse flags, build the root logger and clients, run until signalled. */
 import pino from 'pino';
 import { loadConnection } from '../kube/connection.js';
+import { optionsOrExit, runMain, stopSignal } from '../kube/program.js';
 import { apiIO, ControllerApp } from './app.js';
-import { helpText, parseOptions, UsageError } from './options.js';
+import { helpText, parseOptions } from './options.js';
 
 async function main(): Promise<number> {
-  let opts: ReturnType<typeof parseOptions>;
-  try {
-    opts = parseOptions(process.argv.slice(2), process.env);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`heraldlb-controller: ${err.message}\n`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(helpText());
-    return 0;
-  }
+  const opts = optionsOrExit(
+    'heraldlb-controller',
+    () => parseOptions(process.argv.slice(2), process.env),
+    helpText,
+  );
+  if (typeof opts === 'number') return opts;
   // The root logger carries who we are; each module adds its own `component`.
   const log = pino({
     level: opts.logLevel,
     base: { program: 'heraldlb-controller', identity: opts.identity },
   });
   const conn = await loadConnection({ kubeconfigPath: opts.kubeconfig });
-  const stop = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
-      log.info({ signal: sig }, 'stopping');
-      stop.abort();
-    });
-  }
+  const stop = stopSignal(log);
   log.info({ loadBalancerClass: opts.loadBalancerClass ?? null, leaderElect: opts.leaderElect }, 'starting');
-  await new ControllerApp(opts, apiIO(conn, opts), log.child({ component: 'controller' })).run(stop.signal);
+  await new ControllerApp(opts, apiIO(conn, opts), log.child({ component: 'controller' })).run(stop);
   log.info('stopped');
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`heraldlb-controller: ${err?.stack ?? err}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain('heraldlb-controller', main);

@@ -22,6 +22,16 @@ export type NodeFault =
   /** kill-node without asking the lab's keeper (which needs the API server): for API outages. */
   | 'power-cut';
 
+/** nft commands that drop every speaker heartbeat (UDP 7947) to and from a node; undone by
+ * `delete table inet hlbe2e`. */
+export const HEARTBEAT_BLOCK_RULES: readonly string[] = [
+  'add table inet hlbe2e',
+  'add chain inet hlbe2e in { type filter hook input priority 0; }',
+  'add chain inet hlbe2e out { type filter hook output priority 0; }',
+  'add rule inet hlbe2e in udp dport 7947 drop',
+  'add rule inet hlbe2e out udp dport 7947 drop',
+];
+
 export interface Run {
   code: number;
   stdout: string;
@@ -141,13 +151,7 @@ export function labDriverAt(dir: () => string, nodeCount: number): ClusterDriver
         await nft('delete', 'table', 'inet', 'hlbe2e');
         return;
       }
-      for (const r of [
-        'add table inet hlbe2e',
-        'add chain inet hlbe2e in { type filter hook input priority 0; }',
-        'add chain inet hlbe2e out { type filter hook output priority 0; }',
-        'add rule inet hlbe2e in udp dport 7947 drop',
-        'add rule inet hlbe2e out udp dport 7947 drop',
-      ]) {
+      for (const r of HEARTBEAT_BLOCK_RULES) {
         const out = await nft(...r.split(' '));
         if (out.code !== 0) throw new Error(`nft ${r}: ${out.stderr}`);
       }

@@ -4,32 +4,21 @@ import pino from 'pino';
 import { systemClock } from '../kube/clock.js';
 import { loadConnection } from '../kube/connection.js';
 import { HealthServer, splitHostPort } from '../kube/health-server.js';
+import { optionsOrExit, runMain, stopSignal } from '../kube/program.js';
 import { SpeakerApp } from './app.js';
 import { speakerMetrics } from './metrics.js';
-import { helpText, parseOptions, UsageError } from './options.js';
+import { helpText, parseOptions } from './options.js';
 
 async function main(): Promise<number> {
-  let opts: ReturnType<typeof parseOptions>;
-  try {
-    opts = parseOptions(process.argv.slice(2), process.env);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`heraldlb-speaker: ${err.message}\n`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(helpText());
-    return 0;
-  }
+  const opts = optionsOrExit(
+    'heraldlb-speaker',
+    () => parseOptions(process.argv.slice(2), process.env),
+    helpText,
+  );
+  if (typeof opts === 'number') return opts;
   const log = pino({ level: opts.logLevel, base: { program: 'heraldlb-speaker', node: opts.nodeName } });
   const conn = await loadConnection({ kubeconfigPath: opts.kubeconfig });
-  const stop = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(sig, () => {
-      log.info({ signal: sig }, 'stopping');
-      stop.abort();
-    });
-  }
+  const stop = stopSignal(log);
   const stall = debugStall(process.env.HERALDLB_DEBUG_STALL);
   if (stall) log.warn(stall, 'HERALDLB_DEBUG_STALL: blocking the main thread on purpose (fault injection)');
   const metrics = speakerMetrics();
@@ -42,10 +31,10 @@ async function main(): Promise<number> {
       registry: metrics.registry,
       ready: () => app.ready(),
       logger: log,
-    }).start(stop.signal);
+    }).start(stop);
   }
   log.info({ interfacesFrom: 'sysfs', heartbeatPort: opts.heartbeatPort }, 'starting');
-  await app.run(stop.signal);
+  await app.run(stop);
   log.info('stopped');
   // Whatever is still in flight (a status write past its deadline) must not keep a stopping
   // speaker alive until its grace period's SIGKILL.
@@ -72,12 +61,4 @@ function debugStall(spec: string | undefined): { blockMs: number; everyMs: numbe
   return { blockMs, everyMs };
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    process.stderr.write(`heraldlb-speaker: ${err?.stack ?? err}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain('heraldlb-speaker', main);

@@ -3,7 +3,12 @@
 // Nodes are Docker containers on the `kind` network; the client is one more container there.
 // It cannot run on the machine this project's CI uses (no Docker engine): see README.md here.
 import { KubeConfig } from '@kubernetes/client-node';
-import { type ClusterDriver, type NodeFault, sh } from '../../../lab/cluster-driver.js';
+import {
+  type ClusterDriver,
+  HEARTBEAT_BLOCK_RULES,
+  type NodeFault,
+  sh,
+} from '../../../lab/cluster-driver.js';
 import type { Attempt } from '../../../lab/probe.js';
 
 export const CLUSTER = process.env.HERALDLB_KIND_CLUSTER ?? 'heraldlb-e2e';
@@ -105,14 +110,7 @@ export async function kindDriver(): Promise<ClusterDriver> {
         await nft(node, 'delete table inet hlbe2e');
         return;
       }
-      for (const r of [
-        'add table inet hlbe2e',
-        'add chain inet hlbe2e in { type filter hook input priority 0; }',
-        'add chain inet hlbe2e out { type filter hook output priority 0; }',
-        'add rule inet hlbe2e in udp dport 7947 drop',
-        'add rule inet hlbe2e out udp dport 7947 drop',
-      ])
-        await nft(node, r);
+      for (const r of HEARTBEAT_BLOCK_RULES) await nft(node, r);
     },
     async apiServer(state) {
       await docker(state === 'stop' ? 'pause' : 'unpause', controlPlane);
