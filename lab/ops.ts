@@ -58,12 +58,14 @@ export async function nodeAction(dir: string, action: NodeAction, name: string):
   if (wish) s = withNodeWish(s, h.name, wish);
   const w = s.nodes[h.name] as NodeWish;
   if (action === 'kill-node') {
-    // Power cut: processes die without a word, then the cable is gone. With --runtime the
-    // node's cgroup holds its runtime and every container, also those in a Pod network.
+    // Power cut: the node goes silent at once — its link first, as one step, because killing
+    // a --runtime node's cgroups (its runtime and every container, also those in a Pod network)
+    // takes rounds, and a node that kept answering TCP meanwhile would hide the outage a user
+    // of a real power cut sees. Then its processes die without a word.
+    await runStep(linkStep(h, false));
     const pids = s.runtime ? await killNodeRuntime(h) : [];
     pids.push(...(await killNetnsProcesses(h.netns)));
     if (s.runtime) delete s.pids.runtime?.[h.name];
-    await runStep(linkStep(h, false));
     delete s.pids.agents[h.name];
     delete s.pids.speakers[h.name];
     await writeState(s);
