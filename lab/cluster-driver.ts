@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Attempt } from './probe.js';
+import { type Attempt, parseProbe, probeArgs } from './probe.js';
 
 export type NodeFault =
   | 'kill-node'
@@ -101,21 +101,12 @@ export function labDriverAt(dir: () => string, nodeCount: number): ClusterDriver
         'ip',
         [
           ...['netns', 'exec', 'hlb-client', process.execPath, join(distLab, 'probe.js')],
-          ...[
-            '--url',
-            url,
-            '--interval-ms',
-            String(intervalMs),
-            '--timeout-ms',
-            '100',
-            '--duration-ms',
-            String(durationMs),
-          ],
+          ...probeArgs(url, durationMs, intervalMs),
         ],
         durationMs + 30_000,
       );
       if (r.code !== 0) throw new Error(`probe failed: ${r.stderr}`);
-      return (JSON.parse(r.stdout) as { attempts: Attempt[] }).attempts;
+      return parseProbe(r.stdout);
     },
     async fault(f, node) {
       if (f === 'link-down' || f === 'link-up') {

@@ -76,6 +76,19 @@ export function outageMs(attempts: readonly Attempt[], atMs: number): number | u
   return Math.round((after.t - (before?.t ?? firstFail.t)) * 10) / 10;
 }
 
+/** The probe's arguments, the same wherever it runs (a netns, a container). */
+export function probeArgs(url: string, durationMs: number, intervalMs = 20, timeoutMs = 100): string[] {
+  return [
+    ...['--url', url, '--interval-ms', String(intervalMs)],
+    ...['--timeout-ms', String(timeoutMs), '--duration-ms', String(durationMs)],
+  ];
+}
+
+/** The attempts a probe run printed. */
+export function parseProbe(stdout: string): Attempt[] {
+  return (JSON.parse(stdout) as { attempts: Attempt[] }).attempts;
+}
+
 async function main(): Promise<void> {
   const args = new Map<string, string>();
   const argv = process.argv.slice(2);

@@ -9,7 +9,7 @@ import {
   type NodeFault,
   sh,
 } from '../../../lab/cluster-driver.js';
-import type { Attempt } from '../../../lab/probe.js';
+import { parseProbe, probeArgs } from '../../../lab/probe.js';
 
 export const CLUSTER = process.env.HERALDLB_KIND_CLUSTER ?? 'heraldlb-e2e';
 export const CLIENT = `${CLUSTER}-client`;
@@ -42,24 +42,11 @@ export async function kindDriver(): Promise<ClusterDriver> {
     async probe(url, durationMs, intervalMs = 20) {
       const r = await sh(
         'docker',
-        [
-          'exec',
-          CLIENT,
-          'node',
-          '/probe/probe.js',
-          '--url',
-          url,
-          '--interval-ms',
-          String(intervalMs),
-          '--timeout-ms',
-          '100',
-          '--duration-ms',
-          String(durationMs),
-        ],
+        ['exec', CLIENT, 'node', '/probe/probe.js', ...probeArgs(url, durationMs, intervalMs)],
         durationMs + 30_000,
       );
       if (r.code !== 0) throw new Error(`probe failed: ${r.stderr}`);
-      return (JSON.parse(r.stdout) as { attempts: Attempt[] }).attempts;
+      return parseProbe(r.stdout);
     },
     async fault(f: NodeFault, node: string) {
       switch (f) {
