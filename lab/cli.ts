@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { demo } from './demo.js';
+import { demoSlots } from './demo-slots.js';
 import { down } from './down.js';
 import { withLock } from './lock.js';
 import { netnsUnusable } from './netns.js';
@@ -31,7 +32,9 @@ const USAGE = `usage: heraldlb-lab [--dir DIR] <command>
   partition <nodeN>         cut from the LAN and the API; heal <nodeN> reverses it
   stop-speaker <nodeN>      stop its speaker gracefully (SIGTERM); start-speaker <nodeN>
   kubeconfig                print the admin kubeconfig path
-  demo                      up + a sample pool and Service + what a user sees
+  demo                      the user's path: up --runtime, the image, helm install --wait,
+                            a pool and Service, arping/curl, the owner's power cut measured
+  demo --slots              the same story over dist/ slot processes (no image, no Helm)
 
 The lab dir is --dir, else $HERALDLB_LAB_DIR, else ${join(tmpdir(), 'heraldlb-lab')}.
 CRDs come from the package's crds/, or from $HERALDLB_LAB_CRDS when set.`;
@@ -61,6 +64,7 @@ function parse(argv: string[]) {
       nodes: { type: 'string' },
       ipv6: { type: 'boolean' },
       runtime: { type: 'boolean' },
+      slots: { type: 'boolean' },
       name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -126,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'exec':
       return execIn(dir, arg ?? '', rest);
     case 'demo':
-      await withLock(dir, () => demo(dir, say));
+      await withLock(dir, () => (values.slots ? demoSlots(dir, say) : demo(dir, say)));
       return 0;
   }
   if ((NODE_ACTIONS as string[]).includes(cmd)) {

@@ -1,187 +1,149 @@
-// `npm run demo`: the lab up, a sample pool and Service, and what a user would see.
+// `npm run demo`: the user's path, end to end. A lab cluster that runs workloads (`up
+// --runtime`: kubelet + containerd per node), the container image built from this checkout
+// and loaded into every node, `helm install --wait` of charts/heraldlb, then the sample pool,
+// advertisement and Service; ARP and curl from the client; the announcing node's power cut
+// with the outage the client measured; the node revived. What runs is what a user installs.
+// The quicker loop over dist/ slot processes is `lab demo --slots` (lab/demo-slots.ts).
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ensureBinaries } from './control-plane.js';
-import { nodeAction } from './ops.js';
-import { type Attempt, outageMs } from './probe.js';
-import { waitFor } from './procs.js';
-import { labPaths } from './state.js';
-import { slotText } from './status.js';
-import { POOL_V4_ONLINK } from './topology.js';
-import { up } from './up.js';
+import { ensureImage } from '../image/build.js';
+import { ensureBinaries, repoRoot } from './control-plane.js';
+import {
+  inClient,
+  killOwnerMeasured,
+  kubectlAs,
+  SAMPLE,
+  type Say,
+  shell,
+  waitOwner,
+  waitVip,
+} from './demo-steps.js';
+import { down } from './down.js';
+import { ensureHelm } from './helm.js';
+import { loadImageCmd, nodeAction } from './ops.js';
+import { labPaths, readState } from './state.js';
+import { PRODUCT_NAMESPACE, up } from './up.js';
 
 const run = promisify(execFile);
 
-const SAMPLE = `apiVersion: heraldlb.io/v1beta1
-kind: IPAddressPool
-metadata:
-  name: demo
-spec:
-  addresses:
-  - ${POOL_V4_ONLINK.start}-${POOL_V4_ONLINK.end}
----
-apiVersion: heraldlb.io/v1beta1
-kind: L2Advertisement
-metadata:
-  name: demo
-spec:
-  ipAddressPools: [demo]
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-spec:
-  type: LoadBalancer
-  ports:
-  - port: 80
-    protocol: TCP
-`;
+const RELEASE = 'heraldlb';
 
-async function shell(say: (l: string) => void, shown: string, cmd: string, args: string[]): Promise<string> {
-  say(`\n$ ${shown}`);
-  try {
-    const { stdout, stderr } = await run(cmd, args, { timeout: 30_000 });
-    const text = `${stdout}${stderr}`.trimEnd();
-    say(text);
-    return text;
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    const text = `${e.stdout ?? ''}${e.stderr ?? ''}`.trimEnd() || e.message;
-    say(text);
-    return '';
+export async function demo(dir: string, say: Say): Promise<void> {
+  const started = Date.now();
+  const repo = repoRoot();
+  const existing = (() => {
+    try {
+      return readState(dir);
+    } catch {
+      return undefined;
+    }
+  })();
+  // Only a lab a demo made is reused: any other (no --runtime, other node count, CRDs applied
+  // by the lab, which Helm then refuses to adopt) is taken down first.
+  const marker = join(dir, 'demo-lab');
+  if (existing && !existsSync(marker)) {
+    say('a lab the demo did not make is up: taking it down for the chart demo');
+    await down({ dir, say });
   }
-}
-
-export async function demo(dir: string, say: (l: string) => void): Promise<void> {
-  const r = await up({ dir, nodes: 3, say });
+  say(
+    '== 1/5 the lab: etcd, kube-apiserver, controller-manager, scheduler; 3 nodes with kubelet + containerd',
+  );
+  say('   (the first run builds the pinned binaries from Go modules: several minutes, then cached)');
+  // The chart installs the CRDs (crds.enabled), so the lab must not apply them first: Helm
+  // refuses to adopt objects it did not create.
+  const r = await up({ dir, nodes: 3, runtime: true, crds: false, say });
+  await writeFile(marker, 'lab up --nodes 3 --runtime, no CRDs (the chart installs them)\n');
   const kc = r.kubeconfig;
   const { kubectl } = await ensureBinaries();
-  const k = (...args: string[]) =>
-    shell(say, `kubectl ${args.join(' ')}`, kubectl, ['--kubeconfig', kc, ...args]);
-  say(`control plane: ${r.state.controlPlane?.server}`);
-  say(`kubeconfig:    export KUBECONFIG=${kc}`);
-  say(`logs:          ${labPaths(dir).logs}`);
+  const k = kubectlAs(say, kubectl, kc);
+  const client = inClient(say, r.topology.client.netns);
+  say(`   kubeconfig: export KUBECONFIG=${kc}`);
   await k('get', 'nodes', '-o', 'wide');
-  await k('get', 'crd');
+
+  say('\n== 2/5 the container image (npm run image), loaded into every node\u2019s containerd');
+  const img = await ensureImage({ repo, log: (l) => say(`   ${l}`) });
+  if (!('digest' in img)) throw new Error('the image build stopped at its context');
+  say(`   ${img.reference} ${img.digest} (${img.reused ? 'reused' : `built in ${img.seconds} s`})`);
+  say(`   ${await loadImageCmd(dir, img.dockerArchive)}`);
+
+  say('\n== 3/5 helm install');
+  const helmBin = await ensureHelm(say);
+  const home = join(dir, 'helm');
+  await mkdir(home, { recursive: true });
+  const env = {
+    ...process.env,
+    KUBECONFIG: kc,
+    HELM_CONFIG_HOME: join(home, 'config'),
+    HELM_CACHE_HOME: join(home, 'cache'),
+    HELM_DATA_HOME: join(home, 'data'),
+  };
+  const helm = (...args: string[]) =>
+    shell(say, `helm ${args.join(' ')}`, helmBin, args, { env, timeoutMs: 360_000 });
+  // The speaker needs hostNetwork and NET_RAW: its namespace must allow privileged Pods.
+  await k(
+    'label',
+    '--overwrite',
+    'namespace',
+    PRODUCT_NAMESPACE,
+    'pod-security.kubernetes.io/enforce=privileged',
+  );
+  const [repository, tag] = splitReference(img.reference);
+  // Asked quietly: a first run has no release, and an echoed "Error: release: not found" reads
+  // as a failure.
+  const installed = await run(helmBin, ['status', RELEASE, '-n', PRODUCT_NAMESPACE], { env }).then(
+    () => true,
+    () => false,
+  );
+  const t = Date.now();
+  const out = await helm(
+    ...[
+      installed ? 'upgrade' : 'install',
+      RELEASE,
+      join(repo, 'charts', 'heraldlb'),
+      '-n',
+      PRODUCT_NAMESPACE,
+    ],
+    ...['--wait', '--timeout', '5m', '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`],
+    ...['--set', 'image.pullPolicy=Never'],
+  );
+  if (!out) throw new Error(`helm ${installed ? 'upgrade' : 'install'} failed (see above)`);
+  say(`   Deployment and DaemonSet Ready ${((Date.now() - t) / 1000).toFixed(1)} s after helm started`);
+  await k('get', 'pods', '-n', PRODUCT_NAMESPACE, '-o', 'wide');
+
+  say('\n== 4/5 a pool, an L2Advertisement and a LoadBalancer Service');
   const sample = join(dir, 'demo.yaml');
   await writeFile(sample, SAMPLE);
+  say(SAMPLE.trimEnd().replace(/^/gm, '   '));
   await k('apply', '-f', sample);
-  await k('get', 'ipaddresspools,l2advertisements', '-o', 'wide');
-  for (const h of r.topology.nodes) {
-    await shell(say, `lab exec client -- curl -s http://${h.ipv4}/`, 'ip', [
-      ...['netns', 'exec', r.topology.client.netns, 'curl', '-s', '-m', '3', `http://${h.ipv4}/`],
-    ]);
-  }
-  say(`\ncontroller slot: ${slotText(r.controller)}`);
-  for (const [n, slot] of Object.entries(r.speakers)) say(`speaker slot ${n}: ${slotText(slot)}`);
-  let vip = '';
-  await waitFor(
-    async () => {
-      const out = await run(kubectl, [
-        '--kubeconfig',
-        kc,
-        'get',
-        'svc',
-        'web',
-        '-o',
-        'jsonpath={.status.loadBalancer.ingress[0].ip}',
-      ]);
-      vip = out.stdout.trim();
-      return vip !== '';
-    },
-    r.controller.state === 'running' ? 15_000 : 0,
-    500,
-  );
+  const vip = await waitVip(kubectl, kc, 60_000);
   await k('get', 'svc', 'web');
-  const speakers = Object.values(r.speakers).some((x) => x.state === 'running');
-  if (!vip || !speakers) {
-    say(
-      vip
-        ? `\n${vip} is assigned, but no speaker exists yet, so nothing answers ARP for it:`
-        : '\nThe Service stays <pending> until the controller exists; nothing answers ARP for the pool yet:',
+  if (!vip)
+    throw new Error(
+      'the Service got no IP within 60 s; see `kubectl -n heraldlb-system logs deploy/heraldlb-controller`',
     );
-    const target = vip || POOL_V4_ONLINK.start;
-    await shell(say, `lab exec client -- arping -c 2 -w 2 -I eth0 ${target}`, 'ip', [
-      ...['netns', 'exec', r.topology.client.netns, 'arping', '-c', '2', '-w', '2', '-I', 'eth0', target],
-    ]);
-    return;
-  }
-  const inClient = (...argv: string[]) => ['netns', 'exec', r.topology.client.netns, ...argv];
-  await shell(
-    say,
-    `lab exec client -- arping -b -c 3 -w 4 -I eth0 ${vip}`,
-    'ip',
-    inClient('arping', '-b', '-c', '3', '-w', '4', '-I', 'eth0', vip),
-  );
-  await shell(
-    say,
-    `lab exec client -- curl -s http://${vip}/`,
-    'ip',
-    inClient('curl', '-s', '-m', '5', `http://${vip}/`),
-  );
   const owner = await waitOwner(kubectl, kc);
-  await k('get', 'l2announcements', '-A');
-  if (!owner) {
-    say('\nno speaker has recorded an announcement; see the speaker logs');
-    return;
-  }
-  say(`\nNow the power goes off on ${owner}, the announcing node, while the client opens a fresh`);
-  say('connection every 20 ms (100 ms deadline each):');
-  const probing = run(
-    'ip',
-    inClient(
-      process.execPath,
-      join(import.meta.dirname, 'probe.js'),
-      '--url',
-      `http://${vip}/`,
-      '--duration-ms',
-      '4000',
-    ),
-    {
-      timeout: 30_000,
-    },
-  );
-  await new Promise((res) => setTimeout(res, 1000));
-  const at = Date.now();
-  say(await nodeAction(dir, 'kill-node', owner));
-  const { attempts } = JSON.parse((await probing).stdout) as { attempts: Attempt[] };
-  const gap = outageMs(attempts, at);
-  const after = attempts.filter((x) => x.ok).at(-1)?.node;
-  say(
-    gap === undefined
-      ? 'the VIP did not come back within the window; see the speaker logs'
-      : `client-observed outage: ${gap} ms; now served by ${after}`,
-  );
-  await k('get', 'l2announcements', '-A');
+  await k('get', 'l2announcements', '-n', 'default');
+  await client('arping', '-b', '-c', '3', '-w', '4', '-I', 'eth0', vip);
+  await client('curl', '-s', '-m', '5', `http://${vip}/`);
+  if (!owner) throw new Error('no speaker recorded an announcement within 30 s; see the speaker logs');
+
+  say('\n== 5/5 the announcing node loses power');
+  await killOwnerMeasured(say, dir, r.topology.client.netns, vip, owner);
+  await k('get', 'l2announcements', '-n', 'default');
+  say(`\n$ lab revive-node ${owner}`);
   say(await nodeAction(dir, 'revive-node', owner));
-  say('\n`npm run lab -- down` removes everything the demo made.');
+  say(`\ndemo done in ${((Date.now() - started) / 1000).toFixed(0)} s. Next:`);
+  say(`  export KUBECONFIG=${kc}   # then kubectl and helm as on any cluster`);
+  say('  npm run lab -- kill-node node2 | revive-node node2 | partition node2 | heal node2');
+  say(`  npm run lab -- down        # removes everything the demo made (logs: ${labPaths(dir).logs})`);
 }
 
-/** The node recorded as announcing the demo Service (its L2Announcement), within 10 s. */
-async function waitOwner(kubectl: string, kc: string): Promise<string | undefined> {
-  let owner: string | undefined;
-  await waitFor(
-    async () => {
-      const out = await run(kubectl, [
-        '--kubeconfig',
-        kc,
-        'get',
-        'l2announcements',
-        '-n',
-        'default',
-        '-o',
-        'jsonpath={.items[*].status.node}',
-      ]);
-      const nodes = out.stdout.trim().split(/\s+/).filter(Boolean);
-      owner = nodes.length === 1 ? nodes[0] : undefined;
-      return owner !== undefined;
-    },
-    10_000,
-    250,
-  );
-  return owner;
+/** `host/name:tag` → [`host/name`, `tag`]. */
+export function splitReference(ref: string): [string, string] {
+  const i = ref.lastIndexOf(':');
+  if (i <= ref.lastIndexOf('/')) return [ref, 'latest'];
+  return [ref.slice(0, i), ref.slice(i + 1)];
 }

@@ -54,6 +54,8 @@ export interface UpOptions {
   ipv6?: boolean;
   /** Where the CRDs come from; default the package's `crds/`. */
   crdDir?: string;
+  /** false: apply no CRDs (the chart brings them: Helm will not adopt objects it did not make). */
+  crds?: boolean;
   /** kube-controller-manager, kube-scheduler, containerd and kubelets (docs/lab.md). */
   runtime?: boolean;
   say: (line: string) => void;
@@ -202,7 +204,8 @@ export async function up(o: UpOptions): Promise<UpResult> {
   await waitAgents(s, live);
   // A rejected CRD fails `up` only at the end: the rest of the lab is usable for a look.
   let crdError: Error | undefined;
-  const crds = await applyCrds(kubeConfig(p.kubeconfig), crdFiles(o.crdDir)).catch((err: Error) => {
+  const files = o.crds === false ? [] : crdFiles(o.crdDir);
+  const crds = await applyCrds(kubeConfig(p.kubeconfig), files).catch((err: Error) => {
     crdError = err;
     return [] as string[];
   });
