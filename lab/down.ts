@@ -5,8 +5,9 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { stopControlPlaneAt } from './control-plane.js';
+import { removeMemoryCgroups } from './memory-cgroup.js';
 import { deleteNetns, labNetnsPresent } from './netns.js';
-import { ours } from './processes.js';
+import { ours, speakerCgroupName } from './processes.js';
 import { alive, processesMentioning, sleep } from './procs.js';
 import { clearNodeRuntimes } from './runtime.js';
 import { type LabState, labPaths, readState } from './state.js';
@@ -72,6 +73,8 @@ export async function down(o: { dir: string; say: (line: string) => void }): Pro
     if (left.length === 0) break;
     killed.push(...(await killAll(left)));
   }
+  // Speakers' memory cgroups (HERALDLB_LAB_SPEAKER_MEMORY_MIB), empty now.
+  for (const node of Object.keys(s?.nodes ?? {})) removeMemoryCgroups(speakerCgroupName(node));
   if (killed.length) o.say(`stopped processes ${[...new Set(killed)].join(', ')}`);
   const dirRemoved = existsSync(o.dir);
   await rm(o.dir, { recursive: true, force: true });

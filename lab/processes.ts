@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROLLER_NODE_FLAGS } from '../controller/launch.js';
 import { SPEAKER_NODE_FLAGS, SPEAKER_NODE_OPTIONS } from '../image/programs.js';
+import { memoryCgroup } from './memory-cgroup.js';
 import { alive, cmdline, mentionsDir, spawnDetached, stopPid, waitFor } from './procs.js';
 import { KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_PORT } from './runtime-config.js';
 import { type LabState, labPaths } from './state.js';
@@ -86,7 +87,7 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
   const p = labPaths(s.dir);
   if (!existsSync(file)) return { state: 'empty', file };
   if (!ours(s.pids.speakers[h.name], s.dir)) {
-    s.pids.speakers[h.name] = spawnDetached(
+    const [cmd, args] = speakerLimit(h.name)(
       // The image runs Node 24 and this machine 20: the speaker benchmark measures its memory
       // on the image's runtime (`HERALDLB_LAB_NODE=$(bash lab/bin/node24.sh)`).
       process.env.HERALDLB_LAB_NODE || process.execPath,
@@ -104,9 +105,8 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
         '--metrics-addr',
         '127.0.0.1:7473',
       ],
-      p.log(`speaker-${h.name}`),
-      h.netns,
     );
+    s.pids.speakers[h.name] = spawnDetached(cmd, args, p.log(`speaker-${h.name}`), h.netns);
   }
   return { state: 'running', pid: s.pids.speakers[h.name] ?? 0, log: p.log(`speaker-${h.name}`) };
 }
@@ -123,4 +123,20 @@ export async function stopSpeaker(s: LabState, node: string): Promise<boolean> {
 export function slotState(pid: number | undefined, dir: string, file: string, log: string): SlotState {
   if (pid) return { state: ours(pid, dir) ? 'running' : 'dead', pid, log };
   return existsSync(file) ? { state: 'dead', pid: 0, log } : { state: 'empty', file };
+}
+
+/** The memory cgroup a lab speaker runs in when HERALDLB_LAB_SPEAKER_MEMORY_MIB is set. */
+export const speakerCgroupName = (node: string) => `heraldlb-lab-speaker-${node}`;
+
+/**
+ * With HERALDLB_LAB_SPEAKER_MEMORY_MIB, each speaker starts in a memory cgroup of that limit,
+ * as the chart's DaemonSet runs it under `resources.limits.memory`: what the kernel charges
+ * (and OOM-kills at) is then measured, not only RSS, which counts Node's shared binary pages.
+ */
+function speakerLimit(node: string): (cmd: string, args: string[]) => [string, string[]] {
+  const mib = Number(process.env.HERALDLB_LAB_SPEAKER_MEMORY_MIB ?? 0);
+  if (!mib) return (cmd, args) => [cmd, args];
+  const g = memoryCgroup(mib, speakerCgroupName(node));
+  if ('why' in g) throw new Error(`HERALDLB_LAB_SPEAKER_MEMORY_MIB=${mib}: no memory cgroup: ${g.why}`);
+  return g.wrap;
 }

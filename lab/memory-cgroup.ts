@@ -1,6 +1,6 @@
 /**
- * A memory cgroup for the benchmarked controller, standing in for its container's memory
- * limit. It matters beyond enforcement: Node sizes V8's heap from the memory it sees (the
+ * A memory cgroup for a benchmarked controller or a lab speaker, standing in for its
+ * container's memory limit. It matters beyond enforcement: Node sizes V8's heap from the memory it sees (the
  * cgroup limit when there is one, else the host's RAM), and on Node 22+ an unlimited 24 GiB
  * host gets a 192 MiB young generation where a 256 MiB container gets 3 MiB. A pod always
  * runs under the limit its chart sets, so that is what the memory figures are measured under.
@@ -84,4 +84,67 @@ export function memoryCgroup(limitMiB: number, name: string): MemoryCgroup | { w
     };
   }
   return { why: errors.length > 0 ? errors.join('; ') : 'no memory cgroup hierarchy this process can write' };
+}
+
+/** The group of that name memoryCgroup made, if it exists. */
+export function findMemoryCgroup(name: string): string | undefined {
+  return candidates()
+    .map((c) => join(c.dir, name))
+    .find((dir) => existsSync(dir));
+}
+
+/** Starts a group's peak over (cgroup v1; v2's memory.peak resets only per open file). */
+export function resetPeak(dir: string): void {
+  try {
+    writeFileSync(join(dir, 'memory.max_usage_in_bytes'), '0');
+  } catch {
+    // v2, or not ours: the peak then covers the group's whole life
+  }
+}
+
+/** Removes empty groups of that name wherever memoryCgroup could have made them. */
+export function removeMemoryCgroups(name: string): void {
+  for (const c of candidates()) {
+    try {
+      rmdirSync(join(c.dir, name));
+    } catch {
+      // absent, or a process is still inside (the caller stops them first)
+    }
+  }
+}
+
+/** What the kernel charged to a group: usage now, its peak, and OOM kills (v1 and v2). */
+export interface CgroupMemory {
+  currentMiB: number;
+  peakMiB: number;
+  /** anonymous memory charged (v1 `rss`, v2 `anon`) */
+  anonMiB: number;
+  /** page cache charged (v1 `cache`, v2 `file`) */
+  fileMiB: number;
+  oomKills: number;
+}
+
+const MIB = 2 ** 20;
+const num = (text: string, key: string) =>
+  Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+
+export function cgroupMemory(dir: string): CgroupMemory {
+  if (existsSync(join(dir, 'memory.usage_in_bytes'))) {
+    const stat = readIf(join(dir, 'memory.stat'));
+    return {
+      currentMiB: Number(readIf(join(dir, 'memory.usage_in_bytes'))) / MIB,
+      peakMiB: Number(readIf(join(dir, 'memory.max_usage_in_bytes'))) / MIB,
+      anonMiB: num(stat, 'rss') / MIB,
+      fileMiB: num(stat, 'cache') / MIB,
+      oomKills: num(readIf(join(dir, 'memory.oom_control')), 'oom_kill'),
+    };
+  }
+  const stat = readIf(join(dir, 'memory.stat'));
+  return {
+    currentMiB: Number(readIf(join(dir, 'memory.current'))) / MIB,
+    peakMiB: Number(readIf(join(dir, 'memory.peak'))) / MIB,
+    anonMiB: num(stat, 'anon') / MIB,
+    fileMiB: num(stat, 'file') / MIB,
+    oomKills: num(readIf(join(dir, 'memory.events')), 'oom_kill'),
+  };
 }
