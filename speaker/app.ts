@@ -272,6 +272,10 @@ export class SpeakerApp {
     const held = this.holdDown.inHoldDown(now);
     this.armHoldTimer(now);
     this.ranks.retain(model.ips.map((i) => i.ip));
+    // Only assigned IPs are remembered: one released and later given to another Service is a
+    // first announcement again (conflict-probed), and the set stays bounded by the pools.
+    const assigned = new Set(model.ips.map((i) => i.ip));
+    for (const ip of this.announcedBefore) if (!assigned.has(ip)) this.announcedBefore.delete(ip);
     const plan = planOwnership(model, live, held, this.ranks.rank);
     for (const a of this.caches.announcements.list())
       for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
