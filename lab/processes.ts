@@ -87,7 +87,7 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
   const p = labPaths(s.dir);
   if (!existsSync(file)) return { state: 'empty', file };
   if (!ours(s.pids.speakers[h.name], s.dir)) {
-    const [cmd, args] = speakerLimit(h.name)(
+    s.pids.speakers[h.name] = spawnDetached(
       // The image runs Node 24 and this machine 20: the speaker benchmark measures its memory
       // on the image's runtime (`HERALDLB_LAB_NODE=$(bash lab/bin/node24.sh)`).
       process.env.HERALDLB_LAB_NODE || process.execPath,
@@ -105,8 +105,10 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
         '--metrics-addr',
         '127.0.0.1:7473',
       ],
+      p.log(`speaker-${h.name}`),
+      h.netns,
+      speakerLimit(h.name),
     );
-    s.pids.speakers[h.name] = spawnDetached(cmd, args, p.log(`speaker-${h.name}`), h.netns);
   }
   return { state: 'running', pid: s.pids.speakers[h.name] ?? 0, log: p.log(`speaker-${h.name}`) };
 }

@@ -21,11 +21,22 @@ export function alive(pid: number | undefined): boolean {
 }
 
 /** Starts `cmd args` detached, logging to `logFile`; optionally inside a lab namespace. */
-export function spawnDetached(cmd: string, args: string[], logFile: string, netns?: string): number {
+export function spawnDetached(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  netns?: string,
+  /** enters something first (a memory cgroup) and execs: outside `ip netns exec`, which mounts a sysfs of the namespace's own without /sys/fs/cgroup */
+  wrap: (cmd: string, args: string[]) => [string, string[]] = (c, a) => [c, a],
+): number {
   const fd = openSync(logFile, 'a');
   try {
     // `ip netns exec` execs the command in place, so the pid is the program's own.
-    const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, args];
+    const [file, argv] = wrap(
+      ...(netns
+        ? (['ip', ['netns', 'exec', netns, cmd, ...args]] as [string, string[]])
+        : ([cmd, args] as [string, string[]])),
+    );
     const child = spawn(file, argv, { stdio: ['ignore', fd, fd], detached: true });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${cmd}`);
