@@ -101,6 +101,7 @@ typedef struct {
   pthread_mutex_t answers_mu;
   answers_t answers;
   uint8_t reply[REPLY_MAX];
+  slot_t spill; /* a frame read while the ring is full, answered but not kept for JS */
   slot_t ring[RING_SLOTS];
   struct mmsghdr msgs[BATCH_MAX];
   struct iovec iov[BATCH_MAX];
@@ -134,15 +135,25 @@ static void throw_errno(napi_env env, const char *syscall, int err) {
 
 /* ---- reader thread --------------------------------------------------------------- */
 
+static int answering(link_t *l) {
+  pthread_mutex_lock(&l->answers_mu);
+  int yes = l->answers.n_v4 + l->answers.n_v6 > 0;
+  pthread_mutex_unlock(&l->answers_mu);
+  return yes;
+}
+
 /* Reads up to DRAIN_MAX frames into the ring; returns how many it queued for JS, or -1
- * when the ring is full (the rest stays in the kernel's queue). */
+ * when the ring is full (the rest stays in the kernel's queue). With a fast-path table a
+ * full ring does not stop reading: a stalled event loop must not delay our replies, so
+ * frames are still answered and only their copy for JS is dropped (counted). */
 static int drain_socket(link_t *l) {
   int queued = 0;
   for (int i = 0; i < DRAIN_MAX; i++) {
     uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
-    if (head - tail >= RING_SLOTS) return queued > 0 ? queued : -1;
-    slot_t *s = &l->ring[head & (RING_SLOTS - 1)];
+    int full = head - tail >= RING_SLOTS;
+    if (full && !answering(l)) return queued > 0 ? queued : -1;
+    slot_t *s = full ? &l->spill : &l->ring[head & (RING_SLOTS - 1)];
     struct sockaddr_ll from;
     socklen_t fromlen = sizeof from;
     /* MSG_TRUNC makes a packet socket return the frame's real length. */
@@ -162,6 +173,10 @@ static int drain_socket(link_t *l) {
     if (rn > 0 && send(l->fd, l->reply, rn, MSG_DONTWAIT) == (ssize_t)rn) s->answered = 1;
     pthread_mutex_unlock(&l->answers_mu);
     if (s->answered) atomic_fetch_add_explicit(&l->answered, 1, memory_order_relaxed);
+    if (full) {
+      atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
+      continue;
+    }
     atomic_store_explicit(&l->head, head + 1, memory_order_release);
     atomic_fetch_add_explicit(&l->received, 1, memory_order_relaxed);
     queued++;
