@@ -1,9 +1,11 @@
 /**
  * `npm run bench -- arp`: the link socket on the wire, between two namespaces of our own
- * (hn-bn-a: a responder answering ARP for 192.0.2.10 with replies it crafts in JS;
- * hn-bn-b: a sender). Times come from tcpdump's kernel timestamps, not from JS.
+ * (hn-bn-a: a responder answering ARP for 192.0.2.10; hn-bn-b: a sender). Times come from
+ * tcpdump's kernel timestamps, not from JS.
  *
- * 1. Reply latency: the sender asks for 192.0.2.10 at 10,000 requests/s for 10 s, each
+ * 1. Reply latency, twice: the native fast path (setAnswers: the reader thread replies,
+ *    as the speaker does) and, for comparison, the JS path (replies crafted in JS and
+ *    sent through the event loop). The sender asks for 192.0.2.10 at 10,000 requests/s for 10 s, each
  *    request carrying a sequence number in its sender MAC (the reply echoes it as target
  *    MAC); tcpdump on the sender's veth gives request -> reply time. Loss = requests on
  *    the wire without a reply.
@@ -68,30 +70,22 @@ async function stopCapture(c: Capture): Promise<string> {
 const ms = (ns: bigint): number => Number(ns) / 1e6;
 const fmt = (x: number): string => x.toFixed(3);
 
-export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> {
-  const missing = ['tcpdump', 'ip'].filter((c) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (process.getuid?.() !== 0 || missing.length > 0)
-    throw new Error(`the arp bench needs root and ${missing.join(', ') || 'nothing else'}`);
-  const pair = createVethPair(PREFIX);
-  const dir = mkdtempSync(join(tmpdir(), 'hn-arp-bench-'));
-  const agents: LinkAgent[] = [];
+/** One latency row: a responder on `path` (native fast path or JS), a fresh sender. */
+async function latency(
+  pair: { a: string; b: string; macA: string; macB: string },
+  dir: string,
+  path: 'native' | 'js',
+  rate: number,
+  seconds: number,
+): Promise<string> {
+  const native = path === 'native' ? ['--native'] : [];
+  const responder = new LinkAgent(pair.a, ['veth0', '--respond', VIP, '--mac', pair.macA, ...native]);
+  const sender = new LinkAgent(pair.b, ['veth0', '--quiet']);
   try {
-    const responder = new LinkAgent(pair.a, ['veth0', '--respond', VIP, '--mac', pair.macA]);
-    const sender = new LinkAgent(pair.b, ['veth0', '--quiet']);
-    agents.push(responder, sender);
     await responder.waitFor((e) => e.ev === 'open');
     await sender.waitFor((e) => e.ev === 'open');
-
-    // 1. latency at 10k requests/s
     const load0 = loadavg()[0] ?? 0;
-    const cap = await capture(pair.b, join(dir, 'load.pcap'));
+    const cap = await capture(pair.b, join(dir, `load-${path}.pcap`));
     sender.command({ op: 'load', rate, seconds, ip: VIP, mac: pair.macB });
     const sent = await sender.waitFor((e) => e.ev === 'sent', (seconds + 20) * 1000);
     await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
@@ -111,6 +105,36 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
       }
     }
     const lost = requestAt.size - latencies.length;
+    const pct = ((100 * lost) / Math.max(1, requestAt.size)).toFixed(2);
+    return `| ${path} | ${load0.toFixed(1)} | ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${pct} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} |`;
+  } finally {
+    await responder.stop();
+    await sender.stop();
+  }
+}
+
+export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> {
+  const missing = ['tcpdump', 'ip'].filter((c) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${c}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (process.getuid?.() !== 0 || missing.length > 0)
+    throw new Error(`the arp bench needs root and ${missing.join(', ') || 'nothing else'}`);
+  const pair = createVethPair(PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), 'hn-arp-bench-'));
+  const agents: LinkAgent[] = [];
+  try {
+    const rows = [
+      await latency(pair, dir, 'native', rate, seconds),
+      await latency(pair, dir, 'js', rate, seconds),
+    ];
+    const sender = new LinkAgent(pair.b, ['veth0', '--quiet']);
+    agents.push(sender);
+    await sender.waitFor((e) => e.ev === 'open');
 
     // 2. 1,000 gratuitous ARP pairs in one sendBatch
     const cap2 = await capture(pair.a, join(dir, 'garp.pcap'));
@@ -126,13 +150,13 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
 
     const cpu = cpus()[0]?.model ?? '?';
     return [
-      `Machine: ${cpus().length} × ${cpu}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; load average ${load0.toFixed(1)} before the run.`,
+      `Machine: ${cpus().length} × ${cpu}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; 1-min load average before each row in the table.`,
       '',
       `Reply latency on the wire, ${rate.toLocaleString('en')} requests/s for ${seconds} s (tcpdump on the sender's veth, kernel timestamps):`,
       '',
-      '| requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped |',
-      '|---|---|---|---|---|---|---|---|',
-      `| ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${((100 * lost) / Math.max(1, requestAt.size)).toFixed(2)} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} |`,
+      '| path | load avg | requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...rows,
       '',
       `Gratuitous ARP: ${GARP_PAIRS} request+reply pairs (${2 * GARP_PAIRS} frames) in one sendBatch call; tcpdump on the far end:`,
       '',

@@ -5,13 +5,15 @@
  * `arp` bench: a Node process cannot enter a namespace itself.
  *
  * stdout, one JSON object a line: {ev:'open', ifindex} | {ev:'error', code, message} |
- *   {ev:'frame', hex} (not with --respond) | {ev:'sent', n, ms} | {ev:'stats', ...} |
+ *   {ev:'frame', hex, answered} (not with --respond) | {ev:'answers', ok} | {ev:'sent', n, ms} | {ev:'stats', ...} |
  *   {ev:'closed', stats}
  * stdin, one JSON object a line: {op:'send', hex} | {op:'sendBatch', hex:[...]} |
  *   {op:'garp', count, ip, mac} (count request+reply pairs in one sendBatch) |
  *   {op:'load', rate, seconds, ip, mac} (ARP requests for ip, sequence in the sender MAC) |
+ *   {op:'answers', mac, ourMacs, ips} (setAnswers: the native fast path's table) |
  *   {op:'stats'} | {op:'close'} | {op:'exit'}
  * With --respond IP --mac MAC it answers every ARP request for IP itself, in process;
+ * adding --native hands IP to the addon's fast path instead (the speaker's way);
  * with --quiet it reports no frames (stats still count them).
  */
 import { performance } from 'node:perf_hooks';
@@ -66,22 +68,33 @@ async function load(link: LinkSocket, rate: number, seconds: number, ip: string,
 function main(): void {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { respond: { type: 'string' }, mac: { type: 'string' }, quiet: { type: 'boolean' } },
+    options: {
+      respond: { type: 'string' },
+      mac: { type: 'string' },
+      quiet: { type: 'boolean' },
+      native: { type: 'boolean' },
+    },
   });
   const ifname = positionals[0] ?? '';
   const respond = values.respond;
   const mac = values.mac ?? '';
   let link: LinkSocket;
   try {
-    link = openLink(ifname, (frame) => {
+    link = openLink(ifname, (frame, answered) => {
       if (values.quiet) return;
-      if (respond === undefined) return say({ ev: 'frame', hex: frame.toString('hex') });
+      if (respond === undefined) return say({ ev: 'frame', hex: frame.toString('hex'), answered });
+      if (answered) return; // --native: the reader thread replied already
       const arp = parseArp(frame);
       if (arp?.op === 1 && arp.tpa === respond) link.send(replyTo(arp, mac));
     });
   } catch (err) {
     const e = err as { code?: string; message?: string };
     say({ ev: 'error', code: e.code, message: e.message });
+    process.exitCode = 1;
+    return;
+  }
+  if (values.native && respond !== undefined && !link.setAnswers({ mac, ourMacs: [mac], ips: [respond] })) {
+    say({ ev: 'error', code: 'ERR_NO_FAST_PATH', message: 'the addon has no setAnswers' });
     process.exitCode = 1;
     return;
   }
@@ -96,6 +109,15 @@ function main(): void {
       else if (cmd.op === 'garp') garp(link, Number(cmd.count), String(cmd.ip), String(cmd.mac));
       else if (cmd.op === 'load')
         await load(link, Number(cmd.rate), Number(cmd.seconds), String(cmd.ip), String(cmd.mac));
+      else if (cmd.op === 'answers')
+        say({
+          ev: 'answers',
+          ok: link.setAnswers({
+            mac: String(cmd.mac),
+            ourMacs: cmd.ourMacs as string[],
+            ips: cmd.ips as string[],
+          }),
+        });
       else if (cmd.op === 'stats') say({ ev: 'stats', ...link.stats() });
       else if (cmd.op === 'close') {
         link.close();

@@ -91,7 +91,7 @@ export class SpeakerApp {
     this.links = new Links({
       list: () => usableInterfaces(listInterfaces()),
       open: (ifname, onFrame) => openLink(ifname, onFrame),
-      onFrame: (ifname, mac, frame) => this.onFrame(ifname, mac, frame),
+      onFrame: (ifname, mac, frame, answered) => this.onFrame(ifname, mac, frame, answered),
       onLinkUp: (ifname) => this.announcer?.burst([...this.owned.keys()], ifname),
       log: log.child({ component: 'links' }),
     });
@@ -204,6 +204,8 @@ export class SpeakerApp {
   private async stop(informers: { stop(): Promise<void> }[]): Promise<void> {
     this.stopping = true;
     this.log.info({ owned: this.owned.size }, 'leaving: telling peers, then going silent');
+    // The fast path falls silent first; JS answers until the peers are told (no gap).
+    this.links.answer(new Map());
     await this.membership.stop();
     this.owned = new Map();
     this.announcer.stop();
@@ -311,6 +313,7 @@ export class SpeakerApp {
     if (t.gained.length === 0 && t.lost.length === 0 && t.changed.length === 0) return;
     // Lost IPs fall silent first: two nodes must never answer at once by our doing.
     this.owned = next;
+    if (!this.stopping) this.links.answer(this.ownedIndex());
     const wall = new Date(this.clock.wall()).toISOString();
     for (const ip of t.lost) {
       this.since.delete(ip);
@@ -373,7 +376,8 @@ export class SpeakerApp {
     }
   }
 
-  private onFrame(ifname: string, mac: string, frame: Buffer): void {
+  /** `answered`: the native fast path sent the reply already (same bytes as ours). */
+  private onFrame(ifname: string, mac: string, frame: Buffer, answered: boolean): void {
     const r = parseFrame(frame);
     if (!r.ok) return;
     const msg = r.msg;
@@ -381,7 +385,8 @@ export class SpeakerApp {
     else if (msg.kind === 'ns') this.metrics.nsReceived.inc();
     const ourMacs = new Set(this.links.macs().values());
     const v = respond(msg, ifname, mac, this.ownedIndex(), ourMacs, (ip) => this.guard.watching(ip));
-    if (v.kind === 'reply') {
+    if (answered) this.metrics.replies.inc({ family: msg.kind === 'ns' ? 'IPv6' : 'IPv4' });
+    else if (v.kind === 'reply') {
       this.links.send(ifname, [v.frame]);
       this.metrics.replies.inc({ family: `IPv${v.family}` });
     } else if (v.kind === 'foreign') {

@@ -5,8 +5,10 @@
  *
  * Exported API:
  *   interface LinkSocket { ifname; ifindex; send(frame); sendBatch(frames) -> count;
- *                          stats() -> { received, dropped, sent }; close() }
- *   openLink(ifname, onFrame, { addon? }) -> LinkSocket    // throws LinkError
+ *                          stats() -> { received, dropped, sent, answered? };
+ *                          setAnswers(table) -> boolean; close() }
+ *   openLink(ifname, onFrame(frame, answered), { addon? }) -> LinkSocket    // throws LinkError
+ *   interface AnswerTable; packAnswers(table) -> the addon's Buffers
  *   loadLinkAddon(root?) -> LinkAddon; addonCandidates(root, arch) -> paths, in order
  *   class LinkError { code: 'ENODEV' | 'EPERM' | … | 'ERR_LINK_ADDON_MISSING' | … }
  *
@@ -14,12 +16,20 @@
  * Our own outgoing frames are never delivered. Delivery happens in batches from a native
  * reader thread; when JS falls behind by more than 512 frames, later frames are dropped
  * and counted in stats().dropped (with the kernel's own receive-queue drops).
+ *
+ * Fast path: after setAnswers(table) the reader thread itself answers ARP requests and
+ * Neighbor Solicitations for the table's IPs (native/src/answer.c, same bytes as
+ * speaker/frame.ts); such frames still reach onFrame with answered = true, so the caller
+ * counts them and sends no second reply. An addon built before the fast path has no
+ * setAnswers: setAnswers() then returns false, every frame comes with answered = false,
+ * and the caller's own replies are the only ones (the JS path, docs/link-layer.md).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ipv4ToBytes, ipv6ToBytes, macToBytes } from './wire-addresses.js';
 
 export interface LinkStats {
   /** Frames taken from the socket and queued for JS. */
@@ -28,6 +38,34 @@ export interface LinkStats {
   dropped: number;
   /** Frames the kernel accepted from send/sendBatch. */
   sent: number;
+  /** Of `sent`-like replies, those the reader thread sent itself (fast path); absent without it. */
+  answered?: number;
+}
+
+/** What the fast path answers on one interface. A full replace: IPs not listed get no reply. */
+export interface AnswerTable {
+  /** The MAC replies carry (the interface's). */
+  mac: string;
+  /** MACs never answered (every interface of this node), so we never answer ourselves. */
+  ourMacs: readonly string[];
+  /** IPv4 and IPv6 addresses, canonical text; at most 65,536. */
+  ips: readonly string[];
+}
+
+export const ANSWERS_MAX = 65536;
+
+/** The addon's argument form of a table: mac, ourMacs, v4, v6 as flat Buffers. */
+export function packAnswers(t: AnswerTable): [Buffer, Buffer, Buffer, Buffer] {
+  if (t.ips.length > ANSWERS_MAX)
+    throw new LinkError('ERR_LINK_ANSWERS_SIZE', `at most ${ANSWERS_MAX} IPs to answer, got ${t.ips.length}`);
+  const v4 = t.ips.filter((ip) => !ip.includes(':'));
+  const v6 = t.ips.filter((ip) => ip.includes(':'));
+  return [
+    macToBytes(t.mac),
+    Buffer.concat(t.ourMacs.map(macToBytes)),
+    Buffer.concat(v4.map(ipv4ToBytes)),
+    Buffer.concat(v6.map(ipv6ToBytes)),
+  ];
 }
 
 export interface LinkSocket {
@@ -39,17 +77,28 @@ export interface LinkSocket {
   sendBatch(frames: readonly Buffer[]): number;
   /** Counters since open; after close(), their final values. */
   stats(): LinkStats;
+  /** Replaces the fast path's table; returns false when the addon has no fast path. Once it
+   * returns, no reply for an IP missing from `table` leaves. Throws LinkError. */
+  setAnswers(table: AnswerTable): boolean;
   /** Stops delivery (no onFrame call after it returns), joins the reader thread, frees it all. Idempotent. */
   close(): void;
 }
 
 /** The addon's functions (native/src/link.c); only this file calls them. */
 export interface LinkAddon {
-  open(ifname: string, onFrames: (frames: Buffer[]) => void): { handle: object; ifindex: number };
+  /** `answered[i]` is 1 when the reader thread already replied to `frames[i]`; absent on old builds. */
+  open(
+    ifname: string,
+    onFrames: (frames: Buffer[], answered?: Uint8Array) => void,
+  ): { handle: object; ifindex: number };
   send(handle: object, frame: Uint8Array): void;
   sendBatch(handle: object, frames: readonly Uint8Array[]): number;
   stats(handle: object): LinkStats;
   close(handle: object): void;
+  /** The fast path; absent in addons built before it. */
+  setAnswers?(handle: object, mac: Buffer, ourMacs: Buffer, v4: Buffer, v6: Buffer): void;
+  /** Test-only: the reply the reader thread would send for `frame`, or null. */
+  craftReply?(frame: Buffer, mac: Buffer, ourMacs: Buffer, v4: Buffer, v6: Buffer): Buffer | null;
 }
 
 export class LinkError extends Error {
@@ -126,7 +175,7 @@ function checkFrame(frame: Uint8Array, ifname: string): void {
 
 export function openLink(
   ifname: string,
-  onFrame: (frame: Buffer) => void,
+  onFrame: (frame: Buffer, answered: boolean) => void,
   options: { addon?: LinkAddon } = {},
 ): LinkSocket {
   const addon = options.addon ?? loadLinkAddon();
@@ -134,12 +183,12 @@ export function openLink(
   let final: LinkStats | undefined; // the counters as close() left them
   // Every frame of a batch reaches onFrame even if one call throws; the first error is
   // rethrown afterwards (an uncaught exception: a bug in the handler must be seen).
-  const onFrames = (frames: Buffer[]): void => {
+  const onFrames = (frames: Buffer[], answered?: Uint8Array): void => {
     let failure: { err: unknown } | undefined;
-    for (const frame of frames) {
+    for (const [i, frame] of frames.entries()) {
       if (closed) return;
       try {
-        onFrame(frame);
+        onFrame(frame, answered?.[i] === 1);
       } catch (err) {
         failure ??= { err };
       }
@@ -179,6 +228,17 @@ export function openLink(
     },
     stats() {
       return final ?? addon.stats(handle);
+    },
+    setAnswers(table) {
+      live('setAnswers');
+      if (!addon.setAnswers) return false;
+      const packed = packAnswers(table);
+      try {
+        addon.setAnswers(handle, ...packed);
+      } catch (err) {
+        throw fromNative(err, `setAnswers on ${ifname}`);
+      }
+      return true;
     },
     close() {
       if (closed) return;

@@ -4,17 +4,23 @@
  * exists are lost) and kept in step with the interfaces by a cheap periodic sysfs scan. A link
  * whose carrier comes back is reported, so its IPs are announced again (metallb #584: no GARP
  * after reconnect).
+ *
+ * Each socket's fast path (link.ts setAnswers) is kept level-triggered: answer(owned) stores
+ * the whole owned index and pushes every socket its full table; a socket opened later, or a
+ * change in our set of MACs, gets the table pushed again.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../kube/log.js';
 import type { NetInterface } from './interfaces.js';
 import type { LinkSocket } from './link.js';
+import type { OwnedIndex } from './responder.js';
 
 export interface LinksDeps {
   list: () => NetInterface[];
-  open: (ifname: string, onFrame: (frame: Buffer) => void) => LinkSocket;
-  onFrame: (ifname: string, mac: string, frame: Buffer) => void;
+  open: (ifname: string, onFrame: (frame: Buffer, answered: boolean) => void) => LinkSocket;
+  /** `answered`: the socket's fast path already sent the reply; do not send another. */
+  onFrame: (ifname: string, mac: string, frame: Buffer, answered: boolean) => void;
   /** A watched interface's carrier came back (or it was opened anew). */
   onLinkUp: (ifname: string) => void;
   /** Carrier state, read from sysfs by default. */
@@ -40,6 +46,8 @@ export function sysfsCarrier(ifname: string, root = '/sys/class/net'): boolean {
 export class Links {
   // ifname -> its open socket
   private readonly open = new Map<string, Open>();
+  // the IPs the fast paths answer, as last given to answer()
+  private owned: OwnedIndex = new Map();
 
   constructor(private readonly d: LinksDeps) {}
 
@@ -69,7 +77,7 @@ export class Links {
         continue;
       }
       try {
-        const sock = d.open(name, (frame) => d.onFrame(name, i.mac, frame));
+        const sock = d.open(name, (frame, answered) => d.onFrame(name, i.mac, frame, answered));
         this.open.set(name, { sock, mac: i.mac, carrier });
         changed = true;
         d.log.info({ interface: name, mac: i.mac }, 'listening for ARP/NDP');
@@ -78,7 +86,24 @@ export class Links {
         d.log.warn({ interface: name, err }, 'cannot open a packet socket on the interface');
       }
     }
+    if (changed) this.answer(this.owned); // a new socket starts empty; our MACs may differ
     return changed;
+  }
+
+  /** Pushes every socket the IPs it must answer. Returns once no socket answers an IP
+   * missing from `owned`. Failures are logged: the JS path still answers those frames. */
+  answer(owned: OwnedIndex): void {
+    this.owned = owned;
+    const ourMacs = [...this.open.values()].map((o) => o.mac);
+    for (const [name, o] of this.open) {
+      const ips: string[] = [];
+      for (const [ip, on] of owned) if (on === undefined || on.has(name)) ips.push(ip);
+      try {
+        o.sock.setAnswers({ mac: o.mac, ourMacs, ips });
+      } catch (err) {
+        this.d.log.warn({ interface: name, err }, 'cannot set the native fast path; JS answers');
+      }
+    }
   }
 
   /** Watched interfaces, sorted. */

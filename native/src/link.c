@@ -17,7 +17,15 @@
  * JS API (wrapped by speaker/link.ts, which is the only caller):
  *   open(ifname, onFrames(frames: Buffer[])) -> { handle, ifindex }
  *   send(handle, frame) ; sendBatch(handle, frames[]) -> count ; stats(handle) -> {...}
+ *   setAnswers(handle, mac, ourMacs, v4, v6)   the fast path's table (below); full replace
+ *   craftReply(frame, mac, ourMacs, v4, v6) -> Buffer | null   test-only: answer_frame()
  *   close(handle)
+ *
+ * Fast path (docs/link-layer.md): the reader thread answers ARP requests and Neighbor
+ * Solicitations for the IPs of the last setAnswers() itself (answer.c), because a reply
+ * that waits for a busy event loop is late by that loop's stall. Each frame still reaches
+ * JS, with a parallel flag array saying which ones were answered, so JS counts them and
+ * watches for foreign answerers but does not send a second reply.
  * Errors from system calls carry `errno` (number) and `syscall`; link.ts names the code.
  */
 #define _GNU_SOURCE
@@ -40,6 +48,8 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "answer.h"
 
 #define FRAME_MAX 1518  /* 1514-byte Ethernet frame without FCS, plus one 802.1Q tag */
 #define RING_SLOTS 512  /* power of two; ~760 KiB; many seconds of ARP even on a busy LAN */
@@ -69,6 +79,7 @@ static const napi_type_tag LINK_TAG = {0x6865726c646c626cULL, 0x6c696e6b00000001
 
 typedef struct {
   uint32_t len;
+  uint8_t answered; /* the reader thread sent the reply already */
   uint8_t data[FRAME_MAX];
 } slot_t;
 
@@ -84,7 +95,13 @@ typedef struct {
   _Atomic uint64_t head, tail;
   _Atomic int pending; /* a JS delivery is queued and has not started draining */
   _Atomic int waiting; /* the reader thread waits for space_fd: the ring was full */
-  _Atomic uint64_t received, dropped;
+  _Atomic uint64_t received, dropped, answered;
+  /* Held by the reader around lookup + send, and by setAnswers around the swap: once
+   * setAnswers returns, no reply from the old table can still leave. */
+  pthread_mutex_t answers_mu;
+  answers_t answers;
+  uint8_t reply[REPLY_MAX];
+  slot_t spill; /* a frame read while the ring is full, answered but not kept for JS */
   slot_t ring[RING_SLOTS];
   struct mmsghdr msgs[BATCH_MAX];
   struct iovec iov[BATCH_MAX];
@@ -118,15 +135,25 @@ static void throw_errno(napi_env env, const char *syscall, int err) {
 
 /* ---- reader thread --------------------------------------------------------------- */
 
+static int answering(link_t *l) {
+  pthread_mutex_lock(&l->answers_mu);
+  int yes = l->answers.n_v4 + l->answers.n_v6 > 0;
+  pthread_mutex_unlock(&l->answers_mu);
+  return yes;
+}
+
 /* Reads up to DRAIN_MAX frames into the ring; returns how many it queued for JS, or -1
- * when the ring is full (the rest stays in the kernel's queue). */
+ * when the ring is full (the rest stays in the kernel's queue). With a fast-path table a
+ * full ring does not stop reading: a stalled event loop must not delay our replies, so
+ * frames are still answered and only their copy for JS is dropped (counted). */
 static int drain_socket(link_t *l) {
   int queued = 0;
   for (int i = 0; i < DRAIN_MAX; i++) {
     uint64_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&l->tail, memory_order_acquire);
-    if (head - tail >= RING_SLOTS) return queued > 0 ? queued : -1;
-    slot_t *s = &l->ring[head & (RING_SLOTS - 1)];
+    int full = head - tail >= RING_SLOTS;
+    if (full && !answering(l)) return queued > 0 ? queued : -1;
+    slot_t *s = full ? &l->spill : &l->ring[head & (RING_SLOTS - 1)];
     struct sockaddr_ll from;
     socklen_t fromlen = sizeof from;
     /* MSG_TRUNC makes a packet socket return the frame's real length. */
@@ -139,6 +166,17 @@ static int drain_socket(link_t *l) {
       continue;
     }
     s->len = (uint32_t)n;
+    s->answered = 0;
+    pthread_mutex_lock(&l->answers_mu);
+    size_t rn = answer_frame(&l->answers, s->data, (size_t)n, l->reply);
+    /* A failed send (full device queue) leaves the frame unanswered, so JS retries it. */
+    if (rn > 0 && send(l->fd, l->reply, rn, MSG_DONTWAIT) == (ssize_t)rn) s->answered = 1;
+    pthread_mutex_unlock(&l->answers_mu);
+    if (s->answered) atomic_fetch_add_explicit(&l->answered, 1, memory_order_relaxed);
+    if (full) {
+      atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
+      continue;
+    }
     atomic_store_explicit(&l->head, head + 1, memory_order_release);
     atomic_fetch_add_explicit(&l->received, 1, memory_order_relaxed);
     queued++;
@@ -186,7 +224,10 @@ static void *reader_main(void *arg) {
 /* ---- JS thread: delivery, lifetime ----------------------------------------------- */
 
 static void link_unref(link_t *l) {
-  if (--l->refs == 0) free(l);
+  if (--l->refs > 0) return;
+  answers_free(&l->answers);
+  pthread_mutex_destroy(&l->answers_mu);
+  free(l);
 }
 
 /* Runs on the JS thread: copies queued frames into JS-owned Buffers, calls onFrames once. */
@@ -198,13 +239,18 @@ static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
   atomic_store(&l->pending, 0);
   uint64_t head = atomic_load_explicit(&l->head, memory_order_acquire);
   uint64_t tail = atomic_load_explicit(&l->tail, memory_order_relaxed);
-  napi_value frames, global;
-  NAPI(napi_create_array_with_length(env, (size_t)(head - tail), &frames), );
+  napi_value argv[2], global, flags_ab;
+  uint8_t *flags = NULL;
+  size_t count = (size_t)(head - tail);
+  NAPI(napi_create_array_with_length(env, count, &argv[0]), );
+  NAPI(napi_create_arraybuffer(env, count, (void **)&flags, &flags_ab), );
+  NAPI(napi_create_typedarray(env, napi_uint8_array, count, flags_ab, 0, &argv[1]), );
   for (uint32_t i = 0; tail != head; tail++, i++) {
     slot_t *s = &l->ring[tail & (RING_SLOTS - 1)];
     napi_value buf;
     NAPI(napi_create_buffer_copy(env, s->len, s->data, NULL, &buf), );
-    NAPI(napi_set_element(env, frames, i, buf), );
+    NAPI(napi_set_element(env, argv[0], i, buf), );
+    flags[i] = s->answered;
     atomic_store_explicit(&l->tail, tail + 1, memory_order_release);
   }
   atomic_thread_fence(memory_order_seq_cst); /* tail before waiting: pairs with reader_main */
@@ -215,7 +261,7 @@ static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
   NAPI(napi_get_global(env, &global), );
   /* make_callback (not call_function) so promise jobs and nextTicks queued by the handler
    * run now; its receiver must be an object. A throw becomes an uncaught exception. */
-  napi_make_callback(env, l->async, global, js_cb, 1, &frames, NULL);
+  napi_make_callback(env, l->async, global, js_cb, 2, argv, NULL);
 }
 
 static void tsfn_finalize(napi_env env, void *data, void *hint) {
@@ -360,6 +406,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (l == NULL) return open_failed(env, NULL, fd, wake, space, "calloc", ENOMEM);
   *l = (link_t){.fd = fd, .wake_fd = wake, .space_fd = space, .ifindex = (int)ifindex, .env = env,
                 .refs = 2};
+  pthread_mutex_init(&l->answers_mu, NULL); /* the table starts empty: answer nothing */
   for (int i = 0; i < BATCH_MAX; i++)
     l->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &l->iov[i], .msg_iovlen = 1};
   if (napi_create_string_utf8(env, "heraldlb_link", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
@@ -448,6 +495,73 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   NAPI(napi_set_named_property(env, result, "dropped", v), NULL);
   NAPI(napi_create_double(env, (double)l->sent, &v), NULL);
   NAPI(napi_set_named_property(env, result, "sent", v), NULL);
+  NAPI(napi_create_double(env, (double)atomic_load(&l->answered), &v), NULL);
+  NAPI(napi_set_named_property(env, result, "answered", v), NULL);
+  return result;
+}
+
+/* argv[0..3] = mac (6 bytes), ourMacs (n*6), v4 (n*4), v6 (n*16) -> a built table, or
+ * -1 with an exception pending. */
+static int table_from_js(napi_env env, napi_value *argv, answers_t *t) {
+  void *p[4];
+  size_t n[4];
+  static const size_t unit[4] = {6, 6, 4, 16};
+  for (int i = 0; i < 4; i++) {
+    bool is = false;
+    if (napi_is_buffer(env, argv[i], &is) != napi_ok || !is ||
+        napi_get_buffer_info(env, argv[i], &p[i], &n[i]) != napi_ok || n[i] % unit[i] != 0) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE",
+                            "answers: mac, ourMacs, v4, v6 must be Buffers of 6, 6n, 4n, 16n bytes");
+      return -1;
+    }
+    n[i] /= unit[i];
+  }
+  if (n[0] != 1 || n[1] > OUR_MACS_MAX || n[2] + n[3] > ANSWERS_MAX) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+                           "answers: one mac, at most 256 ourMacs and 65536 IPs");
+    return -1;
+  }
+  if (answers_build(t, p[0], p[1], n[1], p[2], n[2], p[3], n[3]) != 0) {
+    throw_errno(env, "malloc", ENOMEM);
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value js_set_answers(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  link_t *l = argc == 5 ? get_link(env, argv[0]) : NULL;
+  if (l == NULL) return NULL;
+  answers_t fresh, old;
+  if (table_from_js(env, argv + 1, &fresh) != 0) return NULL;
+  pthread_mutex_lock(&l->answers_mu);
+  old = l->answers;
+  l->answers = fresh;
+  pthread_mutex_unlock(&l->answers_mu);
+  answers_free(&old); /* outside the lock: the reader never waits on free() */
+  return NULL;
+}
+
+/* Test-only: the reply answer_frame() would send for `frame`, so tests compare the reader
+ * thread's own code with speaker/frame.ts. */
+static napi_value js_craft_reply(napi_env env, napi_callback_info info) {
+  size_t argc = 5, len = 0;
+  napi_value argv[5], result;
+  void *frame = NULL;
+  uint8_t out[REPLY_MAX];
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  if (argc != 5 || napi_get_buffer_info(env, argv[0], &frame, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "craftReply(frame, mac, ourMacs, v4, v6)");
+    return NULL;
+  }
+  answers_t t;
+  if (table_from_js(env, argv + 1, &t) != 0) return NULL;
+  size_t n = answer_frame(&t, frame, len, out);
+  answers_free(&t);
+  if (n == 0) NAPI(napi_get_null(env, &result), NULL);
+  else NAPI(napi_create_buffer_copy(env, n, out, NULL, &result), NULL);
   return result;
 }
 
@@ -472,6 +586,8 @@ NAPI_MODULE_INIT() {
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendBatch", NULL, js_send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setAnswers", NULL, js_set_answers, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"craftReply", NULL, js_craft_reply, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI(napi_define_properties(env, exports, sizeof props / sizeof props[0], props), NULL);

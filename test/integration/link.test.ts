@@ -2,7 +2,8 @@
  * The AF_PACKET link socket on a real veth pair between two namespaces of our own:
  * ARP requests from `arping` arrive, a reply crafted here makes `arping` report our MAC,
  * our own frames are never delivered back, close() stops delivery, a missing interface
- * throws ENODEV, an unprivileged process gets EPERM.
+ * throws ENODEV, an unprivileged process gets EPERM; the native fast path (setAnswers)
+ * replies from the reader thread with frame.ts's bytes and stops when the table empties.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentEvent, LinkAgent } from '../../bench/link-driver.js';
 import { createVethPair, deleteVethPair, type VethPair } from '../../bench/veth-pair.js';
+import { arpReply, parseFrame } from '../../speaker/frame.js';
 import { addonCandidates, openLink, packageRoot } from '../../speaker/link.js';
 import { missing, refuseOrWarn } from '../support/prerequisites.js';
 
@@ -186,6 +188,42 @@ describe.runIf(ready)('AF_PACKET link socket', () => {
     }
     const { stdout: after } = await run('ip', ['-n', pair.a, '-6', 'maddr', 'show', 'dev', 'veth0']);
     expect(after).not.toMatch(/ff02::1:ff00:10\b/);
+  });
+
+  it('fast path: setAnswers makes the reader thread reply with the bytes frame.ts builds; [] stops it', async () => {
+    const fastVip = '192.0.2.77'; // assigned nowhere, answered by nobody in JS
+    let at = agent.events.length;
+    agent.command({ op: 'answers', mac: pair.macA, ourMacs: [pair.macA], ips: [fastVip] });
+    expect((await agent.waitFor((e) => e.ev === 'answers', 5000, at)).ok).toBe(true);
+    const fromPeer = peer.events.length;
+    const out = await arping(pair.b, fastVip, 2);
+    expect(out).toMatch(new RegExp(`reply from ${fastVip.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
+    const request = await agent.waitFor(
+      (e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), fastVip),
+      5000,
+      at,
+    );
+    expect(request.answered).toBe(true); // JS is told, so it sends no second reply
+    const reply = await peer.waitFor(
+      (e) => e.ev === 'frame' && frameOf(e).readUInt16BE(20) === 2,
+      5000,
+      fromPeer,
+    );
+    const req = parseFrame(frameOf(request));
+    expect(req.ok && req.msg.kind === 'arp-request').toBe(true);
+    if (req.ok && req.msg.kind === 'arp-request')
+      expect(frameOf(reply).subarray(0, 42).toString('hex')).toBe(
+        arpReply(req.msg, pair.macA).toString('hex'),
+      );
+    at = agent.events.length;
+    agent.command({ op: 'answers', mac: pair.macA, ourMacs: [pair.macA], ips: [] });
+    expect((await agent.waitFor((e) => e.ev === 'answers', 5000, at)).ok).toBe(true);
+    expect(await arping(pair.b, fastVip, 2)).toMatch(/Received 0 response/);
+    const late = agent.events
+      .slice(at)
+      .filter((e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), fastVip));
+    expect(late.length).toBeGreaterThanOrEqual(1);
+    expect(late.every((e) => e.answered === false)).toBe(true);
   });
 
   it('close() stops delivery', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addonCandidates, packageRoot } from '../../speaker/link.js';
 
-// The committed prebuilds must come from the committed link.c: `npm run prebuilds:native`
+// The committed prebuilds must come from the committed C sources: `npm run prebuilds:native`
 // records both hashes in native/prebuilds/SOURCES, and this fails when either drifts.
 const native = join(packageRoot(), 'native');
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -16,11 +16,12 @@ const recorded = new Map(
 );
 
 describe('committed prebuilds', () => {
-  it('were compiled from the current native/src/link.c', () => {
-    expect(recorded.get('src/link.c'), 'rerun `npm run prebuilds:native`').toBe(
-      sha256(join(native, 'src', 'link.c')),
-    );
-  });
+  for (const src of ['link.c', 'answer.c', 'answer.h'])
+    it(`were compiled from the current native/src/${src}`, () => {
+      expect(recorded.get(`src/${src}`), 'rerun `npm run prebuilds:native`').toBe(
+        sha256(join(native, 'src', src)),
+      );
+    });
 
   for (const arch of ['x64', 'arm64'])
     it(`linux-${arch} is the file SOURCES names`, () => {

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../kube/log.js';
+import { type AnswerTable, type LinkAddon, type LinkSocket, openLink } from '../../speaker/link.js';
+import { Links } from '../../speaker/links.js';
+
+// Pure wiring: which table each socket's fast path gets, and the fallback without one.
+function fakeSocket(ifname: string, tables: Map<string, AnswerTable[]>): LinkSocket {
+  tables.set(ifname, []);
+  return {
+    ifname,
+    ifindex: 1,
+    send: () => {},
+    sendBatch: (f) => f.length,
+    stats: () => ({ received: 0, dropped: 0, sent: 0 }),
+    setAnswers: (t) => {
+      tables.get(ifname)?.push(t);
+      return true;
+    },
+    close: () => {},
+  };
+}
+
+const iface = (name: string, mac: string) => ({ name, mac }) as never;
+
+describe('Links.answer: level-triggered fast-path tables', () => {
+  it('pushes each interface its own IPs, all our MACs, and again to a socket opened later', () => {
+    const tables = new Map<string, AnswerTable[]>();
+    let list = [iface('eth0', '02:00:00:00:00:01')];
+    const links = new Links({
+      list: () => list,
+      open: (name) => fakeSocket(name, tables),
+      onFrame: () => {},
+      onLinkUp: () => {},
+      carrier: () => true,
+      log: silentLogger(),
+    });
+    links.refresh();
+    links.answer(
+      new Map([
+        ['192.0.2.10', undefined],
+        ['2001:db8::10', new Set(['eth1'])],
+      ]),
+    );
+    expect(tables.get('eth0')?.at(-1)).toEqual({
+      mac: '02:00:00:00:00:01',
+      ourMacs: ['02:00:00:00:00:01'],
+      ips: ['192.0.2.10'],
+    });
+    list = [...list, iface('eth1', '02:00:00:00:00:02')];
+    links.refresh();
+    expect(tables.get('eth1')?.at(-1)?.ips).toEqual(['192.0.2.10', '2001:db8::10']);
+    expect(tables.get('eth0')?.at(-1)?.ourMacs).toEqual(['02:00:00:00:00:01', '02:00:00:00:00:02']);
+    links.answer(new Map());
+    for (const t of tables.values()) expect(t.at(-1)?.ips).toEqual([]);
+  });
+
+  it('an addon without the fast path: setAnswers is false and frames come unanswered', () => {
+    let deliver: ((f: Buffer[], a?: Uint8Array) => void) | undefined;
+    const addon: LinkAddon = {
+      open: (_n, cb) => {
+        deliver = cb;
+        return { handle: {}, ifindex: 2 };
+      },
+      send: () => {},
+      sendBatch: () => 0,
+      stats: () => ({ received: 0, dropped: 0, sent: 0 }),
+      close: () => {},
+    };
+    const seen: boolean[] = [];
+    const link = openLink('eth0', (_f, answered) => seen.push(answered), { addon });
+    expect(link.setAnswers({ mac: '02:00:00:00:00:01', ourMacs: [], ips: ['192.0.2.1'] })).toBe(false);
+    deliver?.([Buffer.alloc(42)]);
+    deliver?.([Buffer.alloc(42), Buffer.alloc(42)], Uint8Array.from([0, 1]));
+    expect(seen).toEqual([false, false, true]);
+  });
+});
