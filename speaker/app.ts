@@ -90,7 +90,8 @@ export class SpeakerApp {
     });
     this.links = new Links({
       list: () => usableInterfaces(listInterfaces()),
-      open: (ifname, onFrame) => openLink(ifname, onFrame),
+      // Answered frames are counted natively (collect()), not copied into JS.
+      open: (ifname, onFrame) => openLink(ifname, onFrame, { answeredToJs: false }),
       onFrame: (ifname, mac, frame, answered) => this.onFrame(ifname, mac, frame, answered),
       onLinkUp: (ifname) => this.announcer?.burst([...this.owned.keys()], ifname),
       log: log.child({ component: 'links' }),
@@ -376,8 +377,11 @@ export class SpeakerApp {
     }
   }
 
-  /** `answered`: the native fast path sent the reply already (same bytes as ours). */
+  /** `answered`: the native fast path sent the reply already (same bytes as ours); such
+   * frames are counted from the sockets' own counters in collect(), whether or not they
+   * reach JS, and need nothing else. */
   private onFrame(ifname: string, mac: string, frame: Buffer, answered: boolean): void {
+    if (answered) return;
     const r = parseFrame(frame);
     if (!r.ok) return;
     const msg = r.msg;
@@ -385,8 +389,7 @@ export class SpeakerApp {
     else if (msg.kind === 'ns') this.metrics.nsReceived.inc();
     const ourMacs = new Set(this.links.macs().values());
     const v = respond(msg, ifname, mac, this.ownedIndex(), ourMacs, (ip) => this.guard.watching(ip));
-    if (answered) this.metrics.replies.inc({ family: msg.kind === 'ns' ? 'IPv6' : 'IPv4' });
-    else if (v.kind === 'reply') {
+    if (v.kind === 'reply') {
       this.links.send(ifname, [v.frame]);
       this.metrics.replies.inc({ family: `IPv${v.family}` });
     } else if (v.kind === 'foreign') {
@@ -499,8 +502,18 @@ export class SpeakerApp {
     this.metrics.authFailures.inc({ why: 'malformed' }, Math.max(0, s.malformed - seen.malformed));
     this.authSeen = { auth: s.authFailures, replay: s.replays, malformed: s.malformed };
     this.metrics.conflicted.set(undefined, this.guard.holds().conflicted.size);
+    // The fast path's answers never reached onFrame: count them here, as deltas.
+    const fp = this.links.fastPathCounts();
+    const arp = Math.max(0, fp.arp - this.fastSeen.arp);
+    const ns = Math.max(0, fp.ns - this.fastSeen.ns);
+    this.metrics.arpRequests.inc(undefined, arp);
+    this.metrics.nsReceived.inc(undefined, ns);
+    this.metrics.replies.inc({ family: 'IPv4' }, arp);
+    this.metrics.replies.inc({ family: 'IPv6' }, ns);
+    this.fastSeen = fp;
   }
   private authSeen = { auth: 0, replay: 0, malformed: 0 };
+  private fastSeen = { arp: 0, ns: 0 };
 }
 
 function sleepMs(clock: Clock, ms: number): Promise<void> {

@@ -5,9 +5,9 @@
  *
  * Exported API:
  *   interface LinkSocket { ifname; ifindex; send(frame); sendBatch(frames) -> count;
- *                          stats() -> { received, dropped, sent, answered? };
- *                          setAnswers(table) -> boolean; close() }
- *   openLink(ifname, onFrame(frame, answered), { addon? }) -> LinkSocket    // throws LinkError
+ *                          stats() -> { received, dropped, sent, answered?, answeredNs?, shortSlice? };
+ *                          setAnswers(table) -> boolean; deliverAnswered(yes) -> boolean; close() }
+ *   openLink(ifname, onFrame(frame, answered), { addon?, answeredToJs? }) -> LinkSocket  // throws LinkError
  *   interface AnswerTable; packAnswers(table) -> the addon's Buffers
  *   loadLinkAddon(root?) -> LinkAddon; addonCandidates(root, arch) -> paths, in order
  *   class LinkError { code: 'ENODEV' | 'EPERM' | … | 'ERR_LINK_ADDON_MISSING' | … }
@@ -20,7 +20,10 @@
  * Fast path: after setAnswers(table) the reader thread itself answers ARP requests and
  * Neighbor Solicitations for the table's IPs (native/src/answer.c, same bytes as
  * speaker/frame.ts); such frames still reach onFrame with answered = true, so the caller
- * counts them and sends no second reply. An addon built before the fast path has no
+ * counts them and sends no second reply; with { answeredToJs: false } they are only counted
+ * (stats().answered / answeredNs) and never wake the event loop, which is what the speaker
+ * does: at thousands of requests a second the copies cost the CPU the reader thread needs
+ * on a two-core host (docs/link-layer.md). An addon built before the fast path has no
  * setAnswers: setAnswers() then returns false, every frame comes with answered = false,
  * and the caller's own replies are the only ones (the JS path, docs/link-layer.md).
  */
@@ -40,6 +43,10 @@ export interface LinkStats {
   sent: number;
   /** Of `sent`-like replies, those the reader thread sent itself (fast path); absent without it. */
   answered?: number;
+  /** Of `answered`, the Neighbor Advertisements (the rest are ARP replies). */
+  answeredNs?: number;
+  /** The reader thread got its short scheduler slice (Linux >= 6.12 with EEVDF). */
+  shortSlice?: boolean;
 }
 
 /** What the fast path answers on one interface. A full replace: IPs not listed get no reply. */
@@ -80,6 +87,9 @@ export interface LinkSocket {
   /** Replaces the fast path's table; returns false when the addon has no fast path. Once it
    * returns, no reply for an IP missing from `table` leaves. Throws LinkError. */
   setAnswers(table: AnswerTable): boolean;
+  /** Whether frames the fast path answered still reach onFrame (at open: yes, unless
+   * { answeredToJs: false }); returns false when the addon cannot stop them. */
+  deliverAnswered(yes: boolean): boolean;
   /** Stops delivery (no onFrame call after it returns), joins the reader thread, frees it all. Idempotent. */
   close(): void;
 }
@@ -97,6 +107,8 @@ export interface LinkAddon {
   close(handle: object): void;
   /** The fast path; absent in addons built before it. */
   setAnswers?(handle: object, mac: Buffer, ourMacs: Buffer, v4: Buffer, v6: Buffer): void;
+  /** Whether answered frames still reach onFrames (default true); absent in older addons. */
+  deliverAnswered?(handle: object, yes: boolean): void;
   /** Test-only: the reply the reader thread would send for `frame`, or null. */
   craftReply?(frame: Buffer, mac: Buffer, ourMacs: Buffer, v4: Buffer, v6: Buffer): Buffer | null;
 }
@@ -176,7 +188,7 @@ function checkFrame(frame: Uint8Array, ifname: string): void {
 export function openLink(
   ifname: string,
   onFrame: (frame: Buffer, answered: boolean) => void,
-  options: { addon?: LinkAddon } = {},
+  options: { addon?: LinkAddon; answeredToJs?: boolean } = {},
 ): LinkSocket {
   const addon = options.addon ?? loadLinkAddon();
   let closed = false;
@@ -205,7 +217,7 @@ export function openLink(
   const live = (op: string): void => {
     if (closed) throw new LinkError('ERR_LINK_CLOSED', `${op} on ${ifname}: the link socket is closed`);
   };
-  return {
+  const link: LinkSocket = {
     ifname,
     ifindex,
     send(frame) {
@@ -240,6 +252,12 @@ export function openLink(
       }
       return true;
     },
+    deliverAnswered(yes) {
+      live('deliverAnswered');
+      if (!addon.deliverAnswered) return false;
+      addon.deliverAnswered(handle, yes);
+      return true;
+    },
     close() {
       if (closed) return;
       closed = true;
@@ -247,4 +265,7 @@ export function openLink(
       addon.close(handle);
     },
   };
+  // Set before any table exists, so no answered frame is delivered against the caller's wish.
+  if (options.answeredToJs === false) link.deliverAnswered(false);
+  return link;
 }

@@ -43,9 +43,17 @@ export function sysfsCarrier(ifname: string, root = '/sys/class/net'): boolean {
   }
 }
 
+/** Requests the fast paths answered, since start (closed sockets included). */
+export interface FastPathCounts {
+  arp: number;
+  ns: number;
+}
+
 export class Links {
   // ifname -> its open socket
   private readonly open = new Map<string, Open>();
+  // what sockets closed since start had answered, so the totals never go back
+  private readonly closedCounts: FastPathCounts = { arp: 0, ns: 0 };
   // the IPs the fast paths answer, as last given to answer()
   private owned: OwnedIndex = new Map();
 
@@ -59,7 +67,7 @@ export class Links {
     for (const [name, o] of this.open) {
       const now = usable.get(name);
       if (now && now.mac === o.mac) continue;
-      o.sock.close();
+      this.closeSocket(o);
       this.open.delete(name);
       changed = true;
       d.log.info({ interface: name }, 'interface no longer usable; socket closed');
@@ -134,6 +142,18 @@ export class Links {
     }
   }
 
+  /** Requests the sockets' fast paths answered without JS seeing them (metrics). */
+  fastPathCounts(): FastPathCounts {
+    const n = { ...this.closedCounts };
+    for (const o of this.open.values()) addCounts(n, o.sock);
+    return n;
+  }
+
+  private closeSocket(o: Open): void {
+    o.sock.close();
+    addCounts(this.closedCounts, o.sock); // stats() after close(): its final values
+  }
+
   dropped(): number {
     let n = 0;
     for (const o of this.open.values()) n += o.sock.stats().dropped;
@@ -141,7 +161,14 @@ export class Links {
   }
 
   close(): void {
-    for (const o of this.open.values()) o.sock.close();
+    for (const o of this.open.values()) this.closeSocket(o);
     this.open.clear();
   }
+}
+
+function addCounts(into: FastPathCounts, sock: LinkSocket): void {
+  const s = sock.stats();
+  const ns = s.answeredNs ?? 0;
+  into.arp += (s.answered ?? 0) - ns;
+  into.ns += ns;
 }

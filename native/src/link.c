@@ -18,6 +18,7 @@
  *   open(ifname, onFrames(frames: Buffer[])) -> { handle, ifindex }
  *   send(handle, frame) ; sendBatch(handle, frames[]) -> count ; stats(handle) -> {...}
  *   setAnswers(handle, mac, ourMacs, v4, v6)   the fast path's table (below); full replace
+ *   deliverAnswered(handle, yes)   whether answered frames still reach JS (default yes)
  *   craftReply(frame, mac, ourMacs, v4, v6) -> Buffer | null   test-only: answer_frame()
  *   close(handle)
  *
@@ -25,7 +26,9 @@
  * Solicitations for the IPs of the last setAnswers() itself (answer.c), because a reply
  * that waits for a busy event loop is late by that loop's stall. Each frame still reaches
  * JS, with a parallel flag array saying which ones were answered, so JS counts them and
- * watches for foreign answerers but does not send a second reply.
+ * does not send a second reply -- unless deliverAnswered(handle, false), when answered
+ * frames are only counted (stats().answered, .answeredNs). The reader thread asks for a
+ * short scheduler slice (shorten_slice) so it runs soon after a frame wakes it.
  * Errors from system calls carry `errno` (number) and `syscall`; link.ts names the code.
  */
 #define _GNU_SOURCE
@@ -47,6 +50,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "answer.h"
@@ -56,6 +60,7 @@
 #define DRAIN_MAX 64    /* frames read per wakeup before JS is told, so JS sees batches */
 #define BATCH_MAX 64    /* frames per sendmmsg call */
 #define RCVBUF (2 << 20) /* kernel-side queue while our thread is not scheduled (busy hosts) */
+#define SLICE_NS 100000 /* the reader's EEVDF slice request: 0.1 ms, the kernel's minimum */
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23 /* Linux 4.20; older kernels: filtered by pkttype below */
@@ -96,6 +101,9 @@ typedef struct {
   _Atomic int pending; /* a JS delivery is queued and has not started draining */
   _Atomic int waiting; /* the reader thread waits for space_fd: the ring was full */
   _Atomic uint64_t received, dropped, answered;
+  _Atomic int short_slice; /* shorten_slice() took effect in the reader thread */
+  _Atomic uint64_t answered_ns;  /* of `answered`, the Neighbor Advertisements */
+  _Atomic int deliver_answered;  /* answered frames still reach JS (default yes) */
   /* Held by the reader around lookup + send, and by setAnswers around the swap: once
    * setAnswers returns, no reply from the old table can still leave. */
   pthread_mutex_t answers_mu;
@@ -135,6 +143,35 @@ static void throw_errno(napi_env env, const char *syscall, int err) {
 
 /* ---- reader thread --------------------------------------------------------------- */
 
+/* sched_setattr(2)'s argument; glibc has no wrapper before 2.41. */
+struct hlb_sched_attr {
+  uint32_t size, sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+/* Asks the scheduler (EEVDF, Linux >= 6.12) for a short slice for this thread. A fair
+ * task's slice sets its virtual deadline, so a thread that wakes with a 0.1 ms slice
+ * runs before busy threads with the default ~3 ms one instead of waiting out their
+ * slices: on two busy cores that wait was the reply latency's tail. It needs no
+ * capability (unlike SCHED_FIFO or a lower nice, which need CAP_SYS_NICE), keeps the
+ * policy and nice value as they are, and older kernels accept and ignore it. Returns 1
+ * when the kernel reports the slice back. */
+static int shorten_slice(void) {
+  struct hlb_sched_attr a;
+  memset(&a, 0, sizeof a);
+  if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0) return 0;
+  if (a.sched_policy != 0 /* SCHED_OTHER */ && a.sched_policy != 3 /* SCHED_BATCH */) return 0;
+  a.size = sizeof a;
+  a.sched_flags = 0;
+  a.sched_runtime = SLICE_NS;
+  if (syscall(SYS_sched_setattr, 0, &a, 0) != 0) return 0;
+  memset(&a, 0, sizeof a);
+  return syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) == 0 && a.sched_runtime == SLICE_NS;
+}
+
 static int answering(link_t *l) {
   pthread_mutex_lock(&l->answers_mu);
   int yes = l->answers.n_v4 + l->answers.n_v6 > 0;
@@ -172,7 +209,16 @@ static int drain_socket(link_t *l) {
     /* A failed send (full device queue) leaves the frame unanswered, so JS retries it. */
     if (rn > 0 && send(l->fd, l->reply, rn, MSG_DONTWAIT) == (ssize_t)rn) s->answered = 1;
     pthread_mutex_unlock(&l->answers_mu);
-    if (s->answered) atomic_fetch_add_explicit(&l->answered, 1, memory_order_relaxed);
+    if (s->answered) {
+      atomic_fetch_add_explicit(&l->answered, 1, memory_order_relaxed);
+      if (l->reply[12] == 0x86 && l->reply[13] == 0xdd) /* an NA, not an ARP reply */
+        atomic_fetch_add_explicit(&l->answered_ns, 1, memory_order_relaxed);
+      if (!atomic_load_explicit(&l->deliver_answered, memory_order_relaxed)) {
+        /* Counted, not copied: the slot is reused and JS is not woken for it. */
+        atomic_fetch_add_explicit(&l->received, 1, memory_order_relaxed);
+        continue;
+      }
+    }
     if (full) {
       atomic_fetch_add_explicit(&l->dropped, 1, memory_order_relaxed);
       continue;
@@ -195,6 +241,7 @@ static void *reader_main(void *arg) {
   link_t *l = arg;
   struct pollfd fds[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->wake_fd, .events = POLLIN}};
   uint64_t count;
+  atomic_store(&l->short_slice, shorten_slice());
   for (;;) {
     /* fds[0] is the socket, or space_fd while the ring is full. */
     if (poll(fds, 2, -1) < 0) {
@@ -405,7 +452,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   link_t *l = calloc(1, sizeof *l);
   if (l == NULL) return open_failed(env, NULL, fd, wake, space, "calloc", ENOMEM);
   *l = (link_t){.fd = fd, .wake_fd = wake, .space_fd = space, .ifindex = (int)ifindex, .env = env,
-                .refs = 2};
+                .refs = 2, .deliver_answered = 1};
   pthread_mutex_init(&l->answers_mu, NULL); /* the table starts empty: answer nothing */
   for (int i = 0; i < BATCH_MAX; i++)
     l->msgs[i].msg_hdr = (struct msghdr){.msg_iov = &l->iov[i], .msg_iovlen = 1};
@@ -497,6 +544,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   NAPI(napi_set_named_property(env, result, "sent", v), NULL);
   NAPI(napi_create_double(env, (double)atomic_load(&l->answered), &v), NULL);
   NAPI(napi_set_named_property(env, result, "answered", v), NULL);
+  NAPI(napi_create_double(env, (double)atomic_load(&l->answered_ns), &v), NULL);
+  NAPI(napi_set_named_property(env, result, "answeredNs", v), NULL);
+  NAPI(napi_get_boolean(env, atomic_load(&l->short_slice) != 0, &v), NULL);
+  NAPI(napi_set_named_property(env, result, "shortSlice", v), NULL);
   return result;
 }
 
@@ -544,6 +595,25 @@ static napi_value js_set_answers(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* deliverAnswered(handle, yes): whether frames the fast path answered still reach JS.
+ * The speaker says no and reads the counts from stats(): at thousands of requests a
+ * second, waking the event loop for frames it has nothing to do with costs the CPU the
+ * reader thread needs on a small host. */
+static napi_value js_deliver_answered(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool yes = true;
+  NAPI(napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  link_t *l = argc == 2 ? get_link(env, argv[0]) : NULL;
+  if (l == NULL) return NULL;
+  if (napi_get_value_bool(env, argv[1], &yes) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "deliverAnswered(handle, yes: boolean)");
+    return NULL;
+  }
+  atomic_store(&l->deliver_answered, yes ? 1 : 0);
+  return NULL;
+}
+
 /* Test-only: the reply answer_frame() would send for `frame`, so tests compare the reader
  * thread's own code with speaker/frame.ts. */
 static napi_value js_craft_reply(napi_env env, napi_callback_info info) {
@@ -587,6 +657,7 @@ NAPI_MODULE_INIT() {
       {"sendBatch", NULL, js_send_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setAnswers", NULL, js_set_answers, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"deliverAnswered", NULL, js_deliver_answered, NULL, NULL, NULL, napi_enumerable, NULL},
       {"craftReply", NULL, js_craft_reply, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -226,6 +226,37 @@ describe.runIf(ready)('AF_PACKET link socket', () => {
     expect(late.every((e) => e.answered === false)).toBe(true);
   });
 
+  it("deliverAnswered(false), the speaker's way: replies still leave, the frames only counted; the reader has its short slice", async () => {
+    const fastVip = '192.0.2.78';
+    let at = agent.events.length;
+    agent.command({ op: 'stats' });
+    const before = await agent.waitFor((e) => e.ev === 'stats', 5000, at);
+    at = agent.events.length;
+    agent.command({ op: 'deliverAnswered', yes: false });
+    await agent.waitFor((e) => e.ev === 'deliverAnswered', 5000, at);
+    agent.command({ op: 'answers', mac: pair.macA, ourMacs: [pair.macA], ips: [fastVip] });
+    expect((await agent.waitFor((e) => e.ev === 'answers', 5000, at)).ok).toBe(true);
+    const out = await arping(pair.b, fastVip, 3);
+    expect(out).toMatch(new RegExp(`reply from ${fastVip.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
+    const mid = agent.events.length;
+    agent.command({ op: 'stats' });
+    const after = await agent.waitFor((e) => e.ev === 'stats', 5000, mid);
+    const answered = Number(after.answered) - Number(before.answered);
+    expect(answered).toBeGreaterThanOrEqual(3);
+    expect(Number(after.answeredNs)).toBe(Number(before.answeredNs)); // ARP, not NS
+    expect(Number(after.received) - Number(before.received)).toBeGreaterThanOrEqual(answered);
+    const delivered = agent.events
+      .slice(at)
+      .filter((e) => e.ev === 'frame' && isArpRequestFor(frameOf(e), fastVip));
+    expect(delivered).toEqual([]);
+    // Linux >= 6.12 (EEVDF custom slices); this lab's kernels are newer.
+    expect(after.shortSlice).toBe(true);
+    at = agent.events.length;
+    agent.command({ op: 'answers', mac: pair.macA, ourMacs: [pair.macA], ips: [] });
+    agent.command({ op: 'deliverAnswered', yes: true });
+    await agent.waitFor((e) => e.ev === 'deliverAnswered', 5000, at);
+  });
+
   it('close() stops delivery', async () => {
     const at = agent.events.length;
     agent.command({ op: 'close' });

@@ -16,6 +16,7 @@ function fakeSocket(ifname: string, tables: Map<string, AnswerTable[]>): LinkSoc
       tables.get(ifname)?.push(t);
       return true;
     },
+    deliverAnswered: () => true,
     close: () => {},
   };
 }
@@ -72,5 +73,52 @@ describe('Links.answer: level-triggered fast-path tables', () => {
     deliver?.([Buffer.alloc(42)]);
     deliver?.([Buffer.alloc(42), Buffer.alloc(42)], Uint8Array.from([0, 1]));
     expect(seen).toEqual([false, false, true]);
+  });
+});
+
+describe('Links.fastPathCounts: answers the reader threads sent, for the metrics', () => {
+  it('sums ARP and NS per socket and keeps what a closed socket had answered', () => {
+    const answered = new Map([
+      ['eth0', { answered: 5, answeredNs: 2 }],
+      ['eth1', { answered: 3, answeredNs: 0 }],
+    ]);
+    let list = [iface('eth0', '02:00:00:00:00:01'), iface('eth1', '02:00:00:00:00:02')];
+    const links = new Links({
+      list: () => list,
+      open: (name) => ({
+        ...fakeSocket(name, new Map()),
+        stats: () => ({ received: 0, dropped: 0, sent: 0, ...answered.get(name) }),
+      }),
+      onFrame: () => {},
+      onLinkUp: () => {},
+      carrier: () => true,
+      log: silentLogger(),
+    });
+    links.refresh();
+    expect(links.fastPathCounts()).toEqual({ arp: 6, ns: 2 });
+    list = [iface('eth0', '02:00:00:00:00:01')]; // eth1 goes: its 3 stay counted
+    links.refresh();
+    answered.set('eth0', { answered: 7, answeredNs: 2 });
+    expect(links.fastPathCounts()).toEqual({ arp: 8, ns: 2 });
+    links.close();
+    expect(links.fastPathCounts()).toEqual({ arp: 8, ns: 2 });
+  });
+
+  it('openLink({ answeredToJs: false }) asks the addon before any frame can come', () => {
+    const calls: string[] = [];
+    const addon: LinkAddon = {
+      open: () => {
+        calls.push('open');
+        return { handle: {}, ifindex: 1 };
+      },
+      send: () => {},
+      sendBatch: () => 0,
+      stats: () => ({ received: 0, dropped: 0, sent: 0 }),
+      close: () => {},
+      deliverAnswered: (_h, yes) => void calls.push(`deliverAnswered ${yes}`),
+    };
+    openLink('eth0', () => {}, { addon, answeredToJs: false });
+    openLink('eth0', () => {}, { addon });
+    expect(calls).toEqual(['open', 'deliverAnswered false', 'open']);
   });
 });
