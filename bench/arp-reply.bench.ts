@@ -3,12 +3,16 @@
  * (hn-bn-a: a responder answering ARP for 192.0.2.10; hn-bn-b: a sender). Times come from
  * tcpdump's kernel timestamps, not from JS.
  *
- * 1. Reply latency, twice: the native fast path (setAnswers: the reader thread replies,
- *    as the speaker does) and, for comparison, the JS path (replies crafted in JS and
- *    sent through the event loop). The sender asks for 192.0.2.10 at 10,000 requests/s for 10 s, each
+ * 1. Reply latency: the native fast path as the speaker runs it (setAnswers: the reader
+ *    thread replies; answered frames only counted, never copied to JS), in
+ *    HERALDLB_BENCH_ARP_TRIALS runs (default 3) with their pooled quantiles; for comparison
+ *    once with answered frames still copied to JS (the event loop woken for each batch),
+ *    and once the JS path (replies crafted in JS and sent through the event loop). The sender asks for 192.0.2.10 at 10,000 requests/s for 10 s, each
  *    request carrying a sequence number in its sender MAC (the reply echoes it as target
  *    MAC); tcpdump on the sender's veth gives request -> reply time. Loss = requests on
  *    the wire without a reply.
+ *    Before them, bench/jitter.ts measures how long a busy thread goes without running on
+ *    this machine: the floor under any tail measured here.
  * 2. Gratuitous ARP burst: 1,000 request+reply pairs in one sendBatch call; tcpdump on the
  *    far end gives the time from the call to the last frame arriving. Target <= 100 ms.
  */
@@ -17,6 +21,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArp } from './arp-frames.js';
+import { jitterLine, measureJitter } from './jitter.js';
 import { LinkAgent } from './link-driver.js';
 import { readPcap } from './pcap.js';
 import { quantile } from './stats.js';
@@ -70,22 +75,27 @@ async function stopCapture(c: Capture): Promise<string> {
 const ms = (ns: bigint): number => Number(ns) / 1e6;
 const fmt = (x: number): string => x.toFixed(3);
 
-/** One latency row: a responder on `path` (native fast path or JS), a fresh sender. */
+type Path = 'native' | 'native, frames to JS' | 'js';
+
+/** One latency row: a responder on `path`, a fresh sender. Returns the row and its latencies. */
 async function latency(
   pair: { a: string; b: string; macA: string; macB: string },
   dir: string,
-  path: 'native' | 'js',
+  path: Path,
   rate: number,
   seconds: number,
-): Promise<string> {
-  const native = path === 'native' ? ['--native'] : [];
+): Promise<{ row: string; latencies: number[] }> {
+  const native = path === 'js' ? [] : path === 'native' ? ['--native'] : ['--native', '--deliver-answered'];
   const responder = new LinkAgent(pair.a, ['veth0', '--respond', VIP, '--mac', pair.macA, ...native]);
   const sender = new LinkAgent(pair.b, ['veth0', '--quiet']);
   try {
     await responder.waitFor((e) => e.ev === 'open');
     await sender.waitFor((e) => e.ev === 'open');
+    const at0 = responder.events.length;
+    responder.command({ op: 'stats' });
+    const cpu0 = Number((await responder.waitFor((e) => e.ev === 'stats', 5000, at0)).cpuMs);
     const load0 = loadavg()[0] ?? 0;
-    const cap = await capture(pair.b, join(dir, `load-${path}.pcap`));
+    const cap = await capture(pair.b, join(dir, 'load.pcap'));
     sender.command({ op: 'load', rate, seconds, ip: VIP, mac: pair.macB });
     const sent = await sender.waitFor((e) => e.ev === 'sent', (seconds + 20) * 1000);
     await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
@@ -106,7 +116,9 @@ async function latency(
     }
     const lost = requestAt.size - latencies.length;
     const pct = ((100 * lost) / Math.max(1, requestAt.size)).toFixed(2);
-    return `| ${path} | ${load0.toFixed(1)} | ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${pct} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} |`;
+    const row = `| ${path} | ${load0.toFixed(1)} | ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${pct} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} | ${(Number(rstats.cpuMs) - cpu0).toFixed(0)} |`;
+    rmSync(cap.file, { force: true });
+    return { row, latencies };
   } finally {
     await responder.stop();
     await sender.stop();
@@ -124,14 +136,23 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
   });
   if (process.getuid?.() !== 0 || missing.length > 0)
     throw new Error(`the arp bench needs root and ${missing.join(', ') || 'nothing else'}`);
+  const jitter = await measureJitter(10);
   const pair = createVethPair(PREFIX);
   const dir = mkdtempSync(join(tmpdir(), 'hn-arp-bench-'));
   const agents: LinkAgent[] = [];
   try {
-    const rows = [
-      await latency(pair, dir, 'native', rate, seconds),
-      await latency(pair, dir, 'js', rate, seconds),
-    ];
+    const trials = Math.max(1, Number(process.env.HERALDLB_BENCH_ARP_TRIALS ?? 3));
+    const rows: string[] = [];
+    const pooled: number[] = [];
+    for (let i = 0; i < trials; i++) {
+      const r = await latency(pair, dir, 'native', rate, seconds);
+      rows.push(r.row);
+      pooled.push(...r.latencies);
+    }
+    const pooledRow = `| native, ${trials} runs pooled | | ${trials * rate * seconds} sent | ${pooled.length} | | ${fmt(quantile(pooled, 0.5))} | ${fmt(quantile(pooled, 0.99))} | ${fmt(quantile(pooled, 1))} | | | |`;
+    rows.push(pooledRow);
+    rows.push((await latency(pair, dir, 'native, frames to JS', rate, seconds)).row);
+    rows.push((await latency(pair, dir, 'js', rate, seconds)).row);
     const sender = new LinkAgent(pair.b, ['veth0', '--quiet']);
     agents.push(sender);
     await sender.waitFor((e) => e.ev === 'open');
@@ -152,10 +173,12 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
     return [
       `Machine: ${cpus().length} × ${cpu}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; 1-min load average before each row in the table.`,
       '',
+      jitterLine(jitter),
+      '',
       `Reply latency on the wire, ${rate.toLocaleString('en')} requests/s for ${seconds} s (tcpdump on the sender's veth, kernel timestamps):`,
       '',
-      '| path | load avg | requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| path | load avg | requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped | responder CPU ms |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       `Gratuitous ARP: ${GARP_PAIRS} request+reply pairs (${2 * GARP_PAIRS} frames) in one sendBatch call; tcpdump on the far end:`,

@@ -5,15 +5,17 @@
  * `arp` bench: a Node process cannot enter a namespace itself.
  *
  * stdout, one JSON object a line: {ev:'open', ifindex} | {ev:'error', code, message} |
- *   {ev:'frame', hex, answered} (not with --respond) | {ev:'answers', ok} | {ev:'sent', n, ms} | {ev:'stats', ...} |
+ *   {ev:'frame', hex, answered} (not with --respond) | {ev:'answers', ok} | {ev:'sent', n, ms} | {ev:'stats', ..., cpuMs} |
  *   {ev:'closed', stats}
  * stdin, one JSON object a line: {op:'send', hex} | {op:'sendBatch', hex:[...]} |
  *   {op:'garp', count, ip, mac} (count request+reply pairs in one sendBatch) |
  *   {op:'load', rate, seconds, ip, mac} (ARP requests for ip, sequence in the sender MAC) |
  *   {op:'answers', mac, ourMacs, ips} (setAnswers: the native fast path's table) |
+ *   {op:'deliverAnswered', yes} (whether answered frames still reach JS) |
  *   {op:'stats'} | {op:'close'} | {op:'exit'}
  * With --respond IP --mac MAC it answers every ARP request for IP itself, in process;
- * adding --native hands IP to the addon's fast path instead (the speaker's way);
+ * adding --native hands IP to the addon's fast path instead, its answered frames only
+ * counted, not delivered (the speaker's way; --deliver-answered copies them to JS anyway);
  * with --quiet it reports no frames (stats still count them).
  */
 import { performance } from 'node:perf_hooks';
@@ -73,6 +75,7 @@ function main(): void {
       mac: { type: 'string' },
       quiet: { type: 'boolean' },
       native: { type: 'boolean' },
+      'deliver-answered': { type: 'boolean' },
     },
   });
   const ifname = positionals[0] ?? '';
@@ -80,13 +83,17 @@ function main(): void {
   const mac = values.mac ?? '';
   let link: LinkSocket;
   try {
-    link = openLink(ifname, (frame, answered) => {
-      if (values.quiet) return;
-      if (respond === undefined) return say({ ev: 'frame', hex: frame.toString('hex'), answered });
-      if (answered) return; // --native: the reader thread replied already
-      const arp = parseArp(frame);
-      if (arp?.op === 1 && arp.tpa === respond) link.send(replyTo(arp, mac));
-    });
+    link = openLink(
+      ifname,
+      (frame, answered) => {
+        if (values.quiet) return;
+        if (respond === undefined) return say({ ev: 'frame', hex: frame.toString('hex'), answered });
+        if (answered) return; // --native: the reader thread replied already
+        const arp = parseArp(frame);
+        if (arp?.op === 1 && arp.tpa === respond) link.send(replyTo(arp, mac));
+      },
+      { answeredToJs: !(values.native && respond !== undefined) || values['deliver-answered'] === true },
+    );
   } catch (err) {
     const e = err as { code?: string; message?: string };
     say({ ev: 'error', code: e.code, message: e.message });
@@ -118,8 +125,13 @@ function main(): void {
             ips: cmd.ips as string[],
           }),
         });
-      else if (cmd.op === 'stats') say({ ev: 'stats', ...link.stats() });
-      else if (cmd.op === 'close') {
+      else if (cmd.op === 'deliverAnswered') {
+        link.deliverAnswered(cmd.yes === true);
+        say({ ev: 'deliverAnswered' });
+      } else if (cmd.op === 'stats') {
+        const cpu = process.cpuUsage(); // this process: its JS thread, the reader thread, all
+        say({ ev: 'stats', ...link.stats(), cpuMs: (cpu.user + cpu.system) / 1000 });
+      } else if (cmd.op === 'close') {
         link.close();
         say({ ev: 'closed', stats: link.stats() });
       } else if (cmd.op === 'exit') {
