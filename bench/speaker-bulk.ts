@@ -7,7 +7,7 @@
  * of the one speaker left holding all 1,000.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Service } from '@kubernetes/client-node';
 import type { NodeFault } from '../lab/cluster-driver.js';
@@ -288,6 +288,27 @@ function peakRss(pid: number): { stop(): number } {
   };
 }
 
+/**
+ * HERALDLB_BENCH_SPEAKER_HEAPSNAPSHOT=DIR, with the speakers started with
+ * HERALDLB_LAB_SPEAKER_NODE_ARGS='--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR': asks one
+ * speaker for a V8 heap snapshot while it holds ~1/3 of the IPs, to see what its memory is.
+ * Waits (bounded, 120 s) until the file stops growing. Give the speakers room (a larger
+ * HERALDLB_BENCH_SPEAKER_MEMORY_MIB): writing a snapshot takes memory of its own.
+ */
+async function heapSnapshot(s: Session, node: string, dir: string, log: (l: string) => void): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(speakerPid(s.dir, node) as number, 'SIGUSR2');
+  let last = -1;
+  for (let i = 0; i < 120; i++) {
+    await sleep(1000);
+    const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    const size = file ? statSync(join(dir, file)).size : -1;
+    if (size > 0 && size === last) return log(`bulk: heap snapshot of ${node}: ${join(dir, file as string)}`);
+    last = size;
+  }
+  log(`bulk: no complete heap snapshot from ${node} within 120 s`);
+}
+
 export async function bulk(s: Session, log: (l: string) => void) {
   const total = BULK_V4 + BULK_V6;
   const t0 = Date.now();
@@ -301,6 +322,8 @@ export async function bulk(s: Session, log: (l: string) => void) {
   await sleep(SETTLE_MS);
   const third = await memory(s, NODES, countByNode(await ownersByIp(s.a)));
   log(`memory with ~1/3 each: ${JSON.stringify(third)}`);
+  const snapDir = process.env.HERALDLB_BENCH_SPEAKER_HEAPSNAPSHOT;
+  if (snapDir) await heapSnapshot(s, NODES[0] as string, snapDir, log);
   const graceful = await takeover(s, 'stop-speaker', log);
   await sleep(5000);
   const kill = await takeover(s, 'kill-node', log);

@@ -37,6 +37,10 @@ export interface ConnectionSource {
   kubeconfigPath?: string;
   /** Context to use from the file (default: its current-context). */
   context?: string;
+  /** Sockets to the API server at once (default 64) and idle ones kept open afterwards
+   * (default 256, Node's). Each open TLS socket holds ~100 KiB of native memory: a program
+   * with a small budget keeps few (the speaker). */
+  sockets?: { max: number; maxFree: number };
 }
 
 // In-cluster paths, as every Kubernetes client uses them.
@@ -44,7 +48,7 @@ const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 // Bound service-account tokens rotate (the kubelet rewrites the file well before expiry);
 // re-reading once a minute follows them, as client-go does.
 const TOKEN_REFRESH_MS = 60_000;
-const MAX_SOCKETS = 64;
+const SOCKETS = { max: 64, maxFree: 256 };
 
 type Dict = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -57,15 +61,18 @@ export async function loadConnection(
 ): Promise<Connection> {
   const where = src.kubeconfigPath ?? 'the in-cluster service account';
   try {
-    if (src.kubeconfigPath) return await fromKubeconfigFile(src.kubeconfigPath, src.context);
-    return await inCluster(env, serviceAccountDir);
+    const sockets = src.sockets ?? SOCKETS;
+    if (src.kubeconfigPath) return await fromKubeconfigFile(src.kubeconfigPath, src.context, sockets);
+    return await inCluster(env, serviceAccountDir, sockets);
   } catch (err) {
     if (err instanceof KubeError && err.code === 'KUBECONFIG') throw err;
     throw new KubeError('KUBECONFIG', `cannot load kubeconfig from ${where}: ${(err as Error).message}`, err);
   }
 }
 
-async function inCluster(env: NodeJS.ProcessEnv, dir: string): Promise<Connection> {
+type Sockets = NonNullable<ConnectionSource['sockets']>;
+
+async function inCluster(env: NodeJS.ProcessEnv, dir: string, sockets: Sockets): Promise<Connection> {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) {
@@ -76,7 +83,7 @@ async function inCluster(env: NodeJS.ProcessEnv, dir: string): Promise<Connectio
   }
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const ca = await readFile(`${dir}/ca.crt`);
-  return tlsConnection(server, { ca }, tokenFile(`${dir}/token`));
+  return tlsConnection(server, { ca }, tokenFile(`${dir}/token`), sockets);
 }
 
 /** A bearer token read from a file, re-read at most once a minute. */
@@ -98,7 +105,11 @@ function named(list: unknown, name: string | undefined, what: string): Dict {
   return (entry[what] as Dict | undefined) ?? {};
 }
 
-async function fromKubeconfigFile(path: string, context?: string): Promise<Connection> {
+async function fromKubeconfigFile(
+  path: string,
+  context: string | undefined,
+  sockets: Sockets,
+): Promise<Connection> {
   const doc = (parseYaml(await readFile(path, 'utf8')) ?? {}) as Dict;
   const ctxName = context ?? str(doc['current-context']);
   const ctx = named(doc.contexts, ctxName, 'context');
@@ -108,7 +119,7 @@ async function fromKubeconfigFile(path: string, context?: string): Promise<Conne
   if (!server) throw new KubeError('KUBECONFIG', `kubeconfig ${path} has no current cluster server`);
   // Credential kinds this loader does not implement go through client-node, unchanged.
   if (user.exec || user['auth-provider'] || user.username || cluster['proxy-url']) {
-    return viaClientNode(path, ctxName);
+    return viaClientNode(path, ctxName, sockets);
   }
   const base = dirname(resolve(path));
   const file = async (dataKey: string, fileKey: string): Promise<Buffer | undefined> => {
@@ -131,20 +142,21 @@ async function fromKubeconfigFile(path: string, context?: string): Promise<Conne
     : tf
       ? tokenFile(isAbsolute(tf) ? tf : resolve(base, tf))
       : undefined;
-  return tlsConnection(server.replace(/\/$/, ''), tls, bearer);
+  return tlsConnection(server.replace(/\/$/, ''), tls, bearer, sockets);
 }
 
 function tlsConnection(
   server: string,
   tls: https.AgentOptions,
   bearer: (() => Promise<string>) | undefined,
+  sockets: Sockets,
 ): Connection {
   const secure = server.startsWith('https:');
   // One keep-alive agent per connection: a TLS handshake per request would cost more than
   // most of the requests themselves.
   const agent = secure
-    ? new https.Agent({ ...tls, keepAlive: true, maxSockets: MAX_SOCKETS })
-    : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    ? new https.Agent({ ...tls, keepAlive: true, maxSockets: sockets.max, maxFreeSockets: sockets.maxFree })
+    : new http.Agent({ keepAlive: true, maxSockets: sockets.max, maxFreeSockets: sockets.maxFree });
   return {
     server,
     async prepare(opts) {
@@ -157,12 +169,16 @@ function tlsConnection(
   };
 }
 
-async function viaClientNode(path: string, context: string | undefined): Promise<Connection> {
+async function viaClientNode(
+  path: string,
+  context: string | undefined,
+  sockets: Sockets,
+): Promise<Connection> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   kc.loadFromFile(path);
   if (context) kc.setCurrentContext(context);
-  return kubeConfigConnection(withKeepAlive(kc));
+  return kubeConfigConnection(withKeepAlive(kc, sockets.max, sockets.maxFree));
 }
 
 /**

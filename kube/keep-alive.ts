@@ -14,7 +14,7 @@ type AgentFactory = (cluster: ClusterLike | null, options: Record<string, unknow
  * the agent are the TLS ones, fixed per KubeConfig; bearer tokens travel in headers, so
  * token refresh still works.
  */
-export function withKeepAlive(kc: KubeConfig, maxSockets = 64): KubeConfig {
+export function withKeepAlive(kc: KubeConfig, maxSockets = 64, maxFreeSockets = 256): KubeConfig {
   const target = kc as unknown as { createAgent: AgentFactory };
   const original = target.createAgent.bind(kc);
   const agents = new Map<string, Agent>(); // server URL -> shared agent
@@ -23,7 +23,7 @@ export function withKeepAlive(kc: KubeConfig, maxSockets = 64): KubeConfig {
     if (!server?.startsWith('https:') || cluster?.proxyUrl) return original(cluster, options);
     let agent = agents.get(server);
     if (!agent) {
-      agent = new Agent({ ...options, keepAlive: true, maxSockets });
+      agent = new Agent({ ...options, keepAlive: true, maxSockets, maxFreeSockets });
       agents.set(server, agent);
     }
     return agent;

@@ -94,6 +94,9 @@ export function ensureSpeaker(s: LabState, h: Host): SlotState {
       [
         ...SPEAKER_NODE_FLAGS, // as the image starts it (with the chart's NODE_OPTIONS below)
         ...SPEAKER_NODE_OPTIONS.split(' '),
+        // Experiments only (the speaker bench's memory rows): more Node flags, e.g.
+        // `--heapsnapshot-signal=SIGUSR2`; what ships is the two lists above.
+        ...(process.env.HERALDLB_LAB_SPEAKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
         file,
         '--kubeconfig',
         p.nodeKubeconfig,

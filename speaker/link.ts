@@ -107,6 +107,8 @@ export interface LinkAddon {
   close(handle: object): void;
   /** The fast path; absent in addons built before it. */
   setAnswers?(handle: object, mac: Buffer, ourMacs: Buffer, v4: Buffer, v6: Buffer): void;
+  /** glibc's malloc_trim(0), process-wide; absent in older addons (speaker/malloc-trim.ts). */
+  trimMemory?(): boolean;
   /** Whether answered frames still reach onFrames (default true); absent in older addons. */
   deliverAnswered?(handle: object, yes: boolean): void;
   /** Test-only: the reply the reader thread would send for `frame`, or null. */
