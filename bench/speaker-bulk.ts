@@ -81,6 +81,8 @@ export interface Takeover {
   /** ms after the first, by which half / 99 % of moved IPs were announced */
   p50Ms: number;
   p99Ms: number;
+  /** per new owner: its IPs, its first after the overall first, its own first -> last (ms) */
+  perOwner: { node: string; ips: number; startMs: number; spreadMs: number }[];
 }
 
 function bulkService(i: number): V1Service {
@@ -245,11 +247,27 @@ async function takeover(
   tcpdump.kill('SIGINT');
   await new Promise((r) => tcpdump.once('exit', r));
   const died = await death;
-  const newMacs = new Set(NODES.filter((n) => n !== node).map((n) => s.d.macOf(n)));
-  const first = [...firstAnnouncements(announcements(readPcap(readFileSync(file))), at, newMacs)]
-    .filter(([ip]) => moved.has(ip))
-    .map(([, x]) => x.t)
-    .sort((x, y) => x - y);
+  const newOwners = NODES.filter((n) => n !== node);
+  const newMacs = new Set(newOwners.map((n) => s.d.macOf(n)));
+  const firsts = [...firstAnnouncements(announcements(readPcap(readFileSync(file))), at, newMacs)].filter(
+    ([ip]) => moved.has(ip),
+  );
+  const first = firsts.map(([, x]) => x.t).sort((x, y) => x - y);
+  // Each new owner's own batch: how fast one speaker puts its share on the wire, apart from
+  // when it learned of the death (which differs between speakers by their heartbeat phase
+  // and by when each got a CPU).
+  const perOwner = newOwners.map((n) => {
+    const ts = firsts
+      .filter(([, x]) => x.mac === s.d.macOf(n))
+      .map(([, x]) => x.t)
+      .sort((x, y) => x - y);
+    return {
+      node: n,
+      ips: ts.length,
+      startMs: (ts[0] ?? Number.NaN) - (first[0] ?? Number.NaN),
+      spreadMs: (ts.at(-1) ?? Number.NaN) - (ts[0] ?? Number.NaN),
+    };
+  });
   const t0 = first[0] ?? Number.NaN;
   const tN = first.at(-1) ?? Number.NaN;
   const rank = (q: number) =>
@@ -265,6 +283,7 @@ async function takeover(
     deathToLastMs: died === undefined ? undefined : tN - died,
     p50Ms: rank(0.5),
     p99Ms: rank(0.99),
+    perOwner,
   };
   log(`takeover by ${fault} of ${node}: ${JSON.stringify(r)}`);
   // Back to three speakers, each with its share, before the next step.

@@ -97,8 +97,14 @@ function renderSoak(p: Phase<Soak>): string {
 }
 
 function takeoverRow(t: Takeover): string {
-  const ok = t.seen === t.moved && t.spreadMs <= 100;
-  return `| ${t.fault} of ${t.node} | ${t.moved} | ${t.seen} | ${f(t.spreadMs, 1)} | ${f(t.p50Ms, 1)} / ${f(t.p99Ms, 1)} | ${f(t.faultToFirstMs)} / ${f(t.faultToLastMs)} | ${f(t.deathToLastMs)} | <= 100 | ${verdict(ok)} |`;
+  // The target is a speaker's own batch ("bulk takeovers batched"): each new owner's first ->
+  // last. The overall spread adds the gap between two speakers' reactions to the death,
+  // which is the failover time's business (its own rows), and is shown beside it.
+  const ok = t.seen === t.moved && t.perOwner.every((o) => o.spreadMs <= 100);
+  const owners = t.perOwner
+    .map((o) => `${o.node}: ${o.ips} IPs from +${f(o.startMs, 1)}, ${f(o.spreadMs, 1)}`)
+    .join('; ');
+  return `| ${t.fault} of ${t.node} | ${t.moved} | ${t.seen} | ${f(t.spreadMs, 1)} | ${owners} | ${f(t.p50Ms, 1)} / ${f(t.p99Ms, 1)} | ${f(t.faultToFirstMs)} / ${f(t.faultToLastMs)} | ${f(t.deathToLastMs)} | <= 100 | ${verdict(ok)} |`;
 }
 
 /**
@@ -126,8 +132,8 @@ function renderBulk(p: Phase<Awaited<ReturnType<typeof bulk>>>, node24: string, 
   return [
     `${BULK_V4 + BULK_V6} LoadBalancer Services (${BULK_V4} IPv4 from 203.0.113.0/24, ${BULK_V6} IPv6 from 2001:db8:1::1:0/112): created in ${f(b.createdS, 1)} s, all announced ${f(b.announcedS, 1)} s after the first create.`,
     '',
-    '| takeover (the node holding most) | IPs moved | seen on the wire | first -> last new owner\u2019s first GARP/NA (ms) | p50 / p99 after the first (ms) | fault command -> first / last (ms) | old speaker gone -> last (ms) | target (ms) | result |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| takeover (the node holding most) | IPs moved | seen on the wire | first -> last new owner\u2019s first GARP/NA (ms) | each new owner: IPs, its first after the first, **its own first -> last** (ms) | p50 / p99 after the first (ms) | fault command -> first / last (ms) | old speaker gone -> last (ms) | target: each owner\u2019s own (ms) | result |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     takeoverRow(b.graceful),
     takeoverRow(b.kill),
     '',
