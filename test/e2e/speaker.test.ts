@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sh } from '../../lab/cluster-driver.js';
 import { labDriver } from '../support/cluster-driver.js';
 import { lab, labAvailable, labUp } from '../support/lab.js';
 import {
@@ -17,6 +18,27 @@ import {
 import { speakerScenarios } from './scenarios/speaker-suite.js';
 
 const d = labDriver(3);
+
+/** A lab node's speaker metrics (series with labels -> value). */
+async function metricsOf(node: string): Promise<Map<string, number>> {
+  const r = await sh('ip', [
+    'netns',
+    'exec',
+    `hlb-${node}`,
+    'curl',
+    '-s',
+    '-m',
+    '3',
+    'http://127.0.0.1:7473/metrics',
+  ]);
+  expect(r.code).toBe(0);
+  const out = new Map<string, number>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\S+) (\S+)$/.exec(line);
+    if (m && !line.startsWith('#')) out.set(m[1] as string, Number(m[2]));
+  }
+  return out;
+}
 
 describe.runIf(labAvailable())('speaker', () => {
   const a = () => api(d);
@@ -47,6 +69,21 @@ describe.runIf(labAvailable())('speaker', () => {
     expect(await answeringMacs(d, ip)).toEqual([d.macOf(owner)]);
     expect(await servedBy(d, ip)).toBe(owner);
     await deleteService(a(), 'basic6');
+  });
+
+  // The reader thread answers without JS seeing the frames; the counts still reach /metrics.
+  it('answers sent by the addon are counted in the owner\u2019s metrics, and only the owner replies', async () => {
+    const { ip, owner } = await fresh('counted');
+    const other = d.nodes().find((n) => n !== owner) as string;
+    const before = [await metricsOf(owner), await metricsOf(other)];
+    expect(await answeringMacs(d, ip, 3)).toEqual([d.macOf(owner)]);
+    const after = [await metricsOf(owner), await metricsOf(other)];
+    const delta = (i: number, name: string) => (after[i]?.get(name) ?? 0) - (before[i]?.get(name) ?? 0);
+    expect(delta(0, 'heraldlb_speaker_replies_total{family="IPv4"}')).toBeGreaterThanOrEqual(3);
+    expect(delta(0, 'heraldlb_speaker_arp_requests_total')).toBeGreaterThanOrEqual(3);
+    expect(delta(1, 'heraldlb_speaker_arp_requests_total')).toBeGreaterThanOrEqual(3); // seen, not answered
+    expect(delta(1, 'heraldlb_speaker_replies_total{family="IPv4"}')).toBe(0);
+    await deleteService(a(), 'counted');
   });
 
   it('externalTrafficPolicy Local: the node with the ready endpoint announces; the IP follows the endpoint', async () => {
