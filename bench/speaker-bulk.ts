@@ -249,18 +249,16 @@ async function takeover(
   const died = await death;
   const newOwners = NODES.filter((n) => n !== node);
   const newMacs = new Set(newOwners.map((n) => s.d.macOf(n)));
-  const firsts = [...firstAnnouncements(announcements(readPcap(readFileSync(file))), at, newMacs)].filter(
-    ([ip]) => moved.has(ip),
-  );
-  const first = firsts.map(([, x]) => x.t).sort((x, y) => x - y);
+  const firsts = [...firstAnnouncements(announcements(readPcap(readFileSync(file))), at, newMacs).values()]
+    .filter((x) => moved.has(x.ip))
+    .sort((x, y) => x.t - y.t);
+  const first = firsts.map((x) => x.t);
   // Each new owner's own batch: how fast one speaker puts its share on the wire, apart from
   // when it learned of the death (which differs between speakers by their heartbeat phase
   // and by when each got a CPU).
   const perOwner = newOwners.map((n) => {
-    const ts = firsts
-      .filter(([, x]) => x.mac === s.d.macOf(n))
-      .map(([, x]) => x.t)
-      .sort((x, y) => x - y);
+    const mac = s.d.macOf(n);
+    const ts = firsts.filter((x) => x.mac === mac).map((x) => x.t); // sorted, as firsts
     return {
       node: n,
       ips: ts.length,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sh } from '../../lab/cluster-driver.js';
+import { metricsOf } from '../../bench/speaker-lab.js';
 import { labDriver } from '../support/cluster-driver.js';
 import { lab, labAvailable, labUp } from '../support/lab.js';
 import {
@@ -18,27 +18,6 @@ import {
 import { speakerScenarios } from './scenarios/speaker-suite.js';
 
 const d = labDriver(3);
-
-/** A lab node's speaker metrics (series with labels -> value). */
-async function metricsOf(node: string): Promise<Map<string, number>> {
-  const r = await sh('ip', [
-    'netns',
-    'exec',
-    `hlb-${node}`,
-    'curl',
-    '-s',
-    '-m',
-    '3',
-    'http://127.0.0.1:7473/metrics',
-  ]);
-  expect(r.code).toBe(0);
-  const out = new Map<string, number>();
-  for (const line of r.stdout.split('\n')) {
-    const m = /^(\S+) (\S+)$/.exec(line);
-    if (m && !line.startsWith('#')) out.set(m[1] as string, Number(m[2]));
-  }
-  return out;
-}
 
 describe.runIf(labAvailable())('speaker', () => {
   const a = () => api(d);
