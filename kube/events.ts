@@ -49,6 +49,13 @@ export interface EventRecorderOptions {
    */
   normalPerSecond?: number;
   normalBurst?: number;
+  /**
+   * Writes on the wire at once (default 4); the rest wait as small closures. Without a cap a
+   * speaker taking over 1,000 IPs started 1,000 requests together: each holds a request object,
+   * its body and, once it has a socket, TLS buffers — a burst of native memory that pushed the
+   * speaker over its 64 MiB limit, for Events nobody reads within the same second.
+   */
+  maxInFlight?: number;
   /** Told of every Event not written (rate limit or too many pending), e.g. for a metric. */
   onDrop?: (type: EventType, why: 'rate' | 'pending') => void;
 }
@@ -67,6 +74,9 @@ export class EventRecorder {
   // aggregation key -> tail of that key's write chain (writes for one key stay ordered)
   private readonly chains = new Map<string, Promise<void>>();
   private pending = 0;
+  private inFlight = 0;
+  // writes whose key's turn has come, waiting for one of the maxInFlight slots
+  private readonly waiting: (() => void)[] = [];
   private seq = 0;
   private readonly normalLimit: TokenBucket | undefined;
 
@@ -76,6 +86,7 @@ export class EventRecorder {
       logger: silentLogger(),
       aggregateWindowMs: 600_000,
       maxPending: 1000,
+      maxInFlight: 4,
       instance: '',
       normalPerSecond: 0,
       normalBurst: 100,
@@ -103,7 +114,7 @@ export class EventRecorder {
     this.pending++;
     const prev = this.chains.get(key) ?? Promise.resolve();
     const next = prev
-      .then(() => this.write(key, obj, type, reason, message))
+      .then(() => this.slot(() => this.write(key, obj, type, reason, message)))
       .catch((err) =>
         this.o.logger.warn(
           { err: describeApiError(err), class: classifyApiError(err), reason, object: obj.name },
@@ -120,6 +131,21 @@ export class EventRecorder {
   /** Resolves when every write recorded so far has finished (tests, graceful shutdown). */
   async flush(): Promise<void> {
     while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  /** Runs `fn` when fewer than maxInFlight writes are on the wire; FIFO among those waiting. */
+  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inFlight >= Math.max(1, this.o.maxInFlight))
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.inFlight++;
+    try {
+      return await fn();
+    } finally {
+      // Hand the slot straight to the next waiter (inFlight stays), or give it back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
   }
 
   private async write(key: string, obj: V1ObjectReference, type: EventType, reason: string, message: string) {

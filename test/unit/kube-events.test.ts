@@ -123,4 +123,37 @@ describe('EventRecorder', () => {
     await rec.flush();
     expect(normal()).toBe(5);
   });
+  it('keeps at most maxInFlight writes on the wire and still writes every Event, in order per key', async () => {
+    let now = 0;
+    let peak = 0;
+    const started: string[] = [];
+    const release: (() => void)[] = [];
+    const sink: EventApi = {
+      create: (_ns, ev) => {
+        now++;
+        peak = Math.max(peak, now);
+        started.push(ev.involvedObject.name ?? '');
+        return new Promise((resolve) =>
+          release.push(() => {
+            now--;
+            resolve(ev);
+          }),
+        );
+      },
+      patch: () => Promise.reject(new Error('not expected')),
+    };
+    const rec = new EventRecorder({ sink, component: 'c', maxInFlight: 3 });
+    for (let i = 0; i < 20; i++) rec.record({ ...svc, name: `s${i}`, uid: `u${i}` }, 'Normal', 'R', 'm');
+    const done = rec.flush();
+    // Release whatever is on the wire until all 20 went out; bounded by the count.
+    for (let round = 0; round < 40; round++) {
+      await new Promise((r) => setImmediate(r));
+      expect(now).toBeLessThanOrEqual(3);
+      for (const f of release.splice(0)) f();
+      if (started.length === 20 && now === 0) break;
+    }
+    await done;
+    expect(peak).toBe(3);
+    expect(started).toEqual(Array.from({ length: 20 }, (_, i) => `s${i}`)); // FIFO
+  });
 });
