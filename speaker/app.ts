@@ -11,9 +11,8 @@
  * do the announcements that were right a moment ago; nothing here withdraws an IP because an
  * API call failed.
  */
-import type { V1ObjectReference } from '@kubernetes/client-node';
 import type { L2Announcement } from '../api/crd-types.js';
-import { objectKey, splitKey } from '../api/object-key.js';
+import { objectKey } from '../api/object-key.js';
 import type { Clock, TimerHandle } from '../kube/clock.js';
 import type { Connection } from '../kube/connection.js';
 import { EventRecorder, restEventApi } from '../kube/events.js';
@@ -29,14 +28,15 @@ import { listInterfaces, usableInterfaces } from './interfaces.js';
 import { openLink } from './link.js';
 import { Links } from './links.js';
 import { Membership } from './membership/membership.js';
-import type { SpeakerMetrics } from './metrics.js';
-import { SolicitedNodeGroups } from './multicast.js';
+import { ScrapeSampler, type SpeakerMetrics } from './metrics.js';
+import { InterfaceGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
-import { PresenceLease, presenceExpired } from './presence.js';
+import { liveSpeakers, PresenceLease } from './presence.js';
 import { respond } from './responder.js';
 import { readRoutes, routeInterface } from './routes.js';
-import { desiredAnnouncements, NODE_LABEL, nodeLabelValue } from './status.js';
+import { ServiceEvents } from './service-events.js';
+import { desiredAnnouncements, managedAnnouncements } from './status.js';
 import { parseSpeakerModel } from './translate.js';
 import { AnnouncementWriter, restAnnouncementApi } from './writer.js';
 
@@ -48,12 +48,12 @@ export class SpeakerApp {
   private readonly caches: SpeakerCaches;
   private readonly membership: Membership;
   private readonly links: Links;
-  private readonly groups = new Map<string, SolicitedNodeGroups>(); // ifname -> its joined groups
+  private readonly groups: InterfaceGroups;
   private readonly announcer: Announcer;
   private readonly guard: Guard;
   private readonly writer: AnnouncementWriter;
   private readonly presence: PresenceLease;
-  private readonly recorder: EventRecorder;
+  private readonly events: ServiceEvents;
   private readonly holdDown: HoldDown;
   // ip -> what we announce for it now
   private owned = new Map<string, OwnedIp>();
@@ -123,7 +123,7 @@ export class SpeakerApp {
         if (!weYield) this.announcer.burst([ip]);
       },
     });
-    this.recorder = new EventRecorder({
+    const recorder = new EventRecorder({
       sink: restEventApi(conn),
       component: 'heraldlb-speaker',
       instance: o.nodeName,
@@ -131,6 +131,11 @@ export class SpeakerApp {
       logger: log.child({ component: 'events' }),
       onDrop: () => metrics.apiWriteFailures.inc({ what: 'event' }),
     });
+    this.events = new ServiceEvents(
+      recorder,
+      o.nodeName,
+      (svc) => this.caches.services.get(svc)?.metadata?.uid,
+    );
     this.writer = new AnnouncementWriter({
       api: restAnnouncementApi(conn),
       desired: () => this.desiredStatus(),
@@ -149,7 +154,18 @@ export class SpeakerApp {
       log: log.child({ component: 'presence' }),
       onFailure: () => metrics.apiWriteFailures.inc({ what: 'lease' }),
     });
-    metrics.registry.onCollect(() => this.collect());
+    this.groups = new InterfaceGroups((ip, ifname, err) =>
+      log.warn({ ip, interface: ifname, err }, 'cannot join the solicited-node group'),
+    );
+    const sampler = new ScrapeSampler(metrics);
+    metrics.registry.onCollect(() =>
+      sampler.sample({
+        owned: this.owned,
+        membership: this.membership.stats(),
+        conflicted: this.guard.holds().conflicted.size,
+        fastPath: this.links.fastPathCounts(),
+      }),
+    );
   }
 
   /** Informers synced and heartbeats running: the speaker can do its job. */
@@ -216,10 +232,10 @@ export class SpeakerApp {
     // Best effort, bounded: our status objects say nothing true any more.
     await Promise.race([this.writer.passNow().catch(() => undefined), sleepMs(this.clock, 2000)]);
     this.writer.stop();
-    await Promise.race([this.recorder.flush(), sleepMs(this.clock, 1000)]);
+    await Promise.race([this.events.flush(), sleepMs(this.clock, 1000)]);
     await Promise.all(informers.map((i) => i.stop()));
     this.links.close();
-    for (const g of this.groups.values()) g.close();
+    this.groups.close();
   }
 
   private schedule(): void {
@@ -236,18 +252,11 @@ export class SpeakerApp {
     });
   }
 
-  /** Speakers alive: heard by heartbeats, unless their Lease expired and their Node is NotReady. */
   private live(): Set<string> {
-    const out = new Set(this.membership.alive());
-    out.add(this.o.nodeName);
-    const now = this.clock.wall();
-    for (const p of this.caches.presences().values()) {
-      if (p.node === this.o.nodeName || !out.has(p.node)) continue;
-      const node = this.caches.nodes.get(p.node);
-      const ready = node?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-      if (presenceExpired(p, now) && !ready) out.delete(p.node);
-    }
-    return out;
+    const ready = (node: string) =>
+      this.caches.nodes.get(node)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    const presences = this.caches.presences().values();
+    return liveSpeakers(this.o.nodeName, this.membership.alive(), presences, ready, this.clock.wall());
   }
 
   private replan(): void {
@@ -318,29 +327,21 @@ export class SpeakerApp {
     const wall = new Date(this.clock.wall()).toISOString();
     for (const ip of t.lost) {
       this.since.delete(ip);
-      this.leaveGroups(ip);
+      this.groups.leave(ip);
       this.metrics.releases.inc();
       this.log.info({ ip }, 'stopped announcing');
     }
     for (const ow of t.gained) {
       this.since.set(ow.ip, wall);
-      this.joinGroups(ow);
+      this.groups.join(ow.ip, this.interfacesOf(ow));
       const failover = this.announcedBefore.has(ow.ip);
       this.metrics.takeovers.inc({ cause: failover ? 'failover' : 'new' });
       this.announcedBefore.add(ow.ip);
-      this.log.info(
-        { ip: ow.ip, service: ow.services.join(','), interfaces: this.interfacesOf(ow) },
-        'announcing',
-      );
-      for (const svc of ow.services)
-        this.event(
-          svc,
-          'Normal',
-          'Announcing',
-          `${ow.ip} announced by node ${this.o.nodeName} on ${this.interfacesOf(ow).join(',') || 'no interface'}`,
-        );
+      const ifnames = this.interfacesOf(ow);
+      this.log.info({ ip: ow.ip, service: ow.services.join(','), interfaces: ifnames }, 'announcing');
+      this.events.announcing(ow.services, ow.ip, ifnames);
     }
-    for (const ow of t.changed) this.joinGroups(ow);
+    for (const ow of t.changed) this.groups.join(ow.ip, this.interfacesOf(ow));
     this.announcer.takeover(t.gained.map((o) => o.ip));
     this.writer.kick();
   }
@@ -348,33 +349,6 @@ export class SpeakerApp {
   private interfacesOf(ow: OwnedIp): string[] {
     const all = this.links.names();
     return ow.interfaces ? ow.interfaces.filter((i) => this.links.has(i)) : all;
-  }
-
-  private joinGroups(ow: OwnedIp): void {
-    if (ow.family !== 6) return;
-    for (const ifname of this.interfacesOf(ow)) {
-      let g = this.groups.get(ifname);
-      if (!g) {
-        g = new SolicitedNodeGroups(ifname);
-        this.groups.set(ifname, g);
-      }
-      try {
-        g.join(ow.ip);
-      } catch (err) {
-        this.log.warn({ ip: ow.ip, interface: ifname, err }, 'cannot join the solicited-node group');
-      }
-    }
-  }
-
-  private leaveGroups(ip: string): void {
-    if (!ip.includes(':')) return;
-    for (const g of this.groups.values()) {
-      try {
-        g.leave(ip);
-      } catch {
-        // not joined there
-      }
-    }
   }
 
   /** `answered`: the native fast path sent the reply already (same bytes as ours); such
@@ -432,27 +406,7 @@ export class SpeakerApp {
   private onConflict(ip: string, mac: string): void {
     this.metrics.conflicts.inc();
     this.log.warn({ ip, mac }, 'a host that is not a speaker answers for a pool IP');
-    const e = this.plan.get(ip);
-    for (const svc of e?.ann.services ?? [])
-      this.event(
-        svc,
-        'Warning',
-        'IPConflict',
-        `${ip} is answered on the LAN by ${mac}, which is not a heraldlb speaker; node ${this.o.nodeName} does not announce it until that stops`,
-      );
-  }
-
-  private event(svcKey: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const svc = this.caches.services.get(svcKey);
-    const { namespace, name } = splitKey(svcKey);
-    const ref: V1ObjectReference = {
-      apiVersion: 'v1',
-      kind: 'Service',
-      namespace,
-      name,
-      uid: svc?.metadata?.uid,
-    };
-    this.recorder.record(ref, type, reason, message);
+    this.events.conflict(this.plan.get(ip)?.ann.services ?? [], ip, mac);
   }
 
   private desiredStatus(): Map<string, L2Announcement> {
@@ -470,50 +424,10 @@ export class SpeakerApp {
     });
   }
 
-  /**
-   * Our objects, plus the records of dead speakers for Services we now announce: a node that
-   * died cannot remove its own, and a user must not see two nodes answering for one IP.
-   */
   private storedStatus(): Map<string, L2Announcement> {
-    const mine = nodeLabelValue(this.o.nodeName);
-    const ours = new Set([...this.owned.values()].flatMap((o) => o.services));
-    const out = new Map<string, L2Announcement>();
-    for (const a of this.caches.announcements.list()) {
-      const node = a.status?.node;
-      const svc = `${a.metadata.namespace}/${a.status?.service}`;
-      const stale =
-        node !== undefined && node !== this.o.nodeName && !this.lastLive.has(node) && ours.has(svc);
-      if (a.metadata.labels?.[NODE_LABEL] === mine || stale) out.set(objectKey(a), a);
-    }
-    return out;
+    const announced = new Set([...this.owned.values()].flatMap((o) => o.services));
+    return managedAnnouncements(this.o.nodeName, this.caches.announcements.list(), this.lastLive, announced);
   }
-
-  private collect(): void {
-    let v4 = 0;
-    for (const ow of this.owned.values()) if (ow.family === 4) v4++;
-    this.metrics.ownedIps.set({ family: 'IPv4' }, v4);
-    this.metrics.ownedIps.set({ family: 'IPv6' }, this.owned.size - v4);
-    const s = this.membership.stats();
-    this.metrics.peersAlive.set(undefined, s.peersAlive);
-    for (const rtt of s.rttMs) this.metrics.heartbeatRtt.observe(undefined, rtt / 1000);
-    const seen = this.authSeen;
-    this.metrics.authFailures.inc({ why: 'auth' }, Math.max(0, s.authFailures - seen.auth));
-    this.metrics.authFailures.inc({ why: 'replay' }, Math.max(0, s.replays - seen.replay));
-    this.metrics.authFailures.inc({ why: 'malformed' }, Math.max(0, s.malformed - seen.malformed));
-    this.authSeen = { auth: s.authFailures, replay: s.replays, malformed: s.malformed };
-    this.metrics.conflicted.set(undefined, this.guard.holds().conflicted.size);
-    // The fast path's answers never reached onFrame: count them here, as deltas.
-    const fp = this.links.fastPathCounts();
-    const arp = Math.max(0, fp.arp - this.fastSeen.arp);
-    const ns = Math.max(0, fp.ns - this.fastSeen.ns);
-    this.metrics.arpRequests.inc(undefined, arp);
-    this.metrics.nsReceived.inc(undefined, ns);
-    this.metrics.replies.inc({ family: 'IPv4' }, arp);
-    this.metrics.replies.inc({ family: 'IPv6' }, ns);
-    this.fastSeen = fp;
-  }
-  private authSeen = { auth: 0, replay: 0, malformed: 0 };
-  private fastSeen = { arp: 0, ns: 0 };
 }
 
 function sleepMs(clock: Clock, ms: number): Promise<void> {

@@ -1,6 +1,9 @@
 /** The speaker's Prometheus series. Names are part of the chart's alerts: change both together. */
 import { Registry } from '../kube/metrics.js';
 import { registerProcessMetrics } from '../kube/process-metrics.js';
+import type { OwnedIp } from './decider.js';
+import type { FastPathCounts } from './links.js';
+import type { MembershipStats } from './membership/membership.js';
 
 export function speakerMetrics() {
   const registry = new Registry();
@@ -78,3 +81,50 @@ export function speakerMetrics() {
 }
 
 export type SpeakerMetrics = ReturnType<typeof speakerMetrics>;
+
+/** What the speaker's parts report at a scrape; running totals unless said otherwise. */
+export interface ScrapeSources {
+  owned: ReadonlyMap<string, OwnedIp>;
+  /** From the heartbeat worker: totals, and RTT samples since the previous call. */
+  membership: MembershipStats;
+  conflicted: number;
+  /** Frames the native fast path answered without copying them to JS. */
+  fastPath: FastPathCounts;
+}
+
+/**
+ * Turns the sources' totals into series at each scrape. Counters only grow, so each total is
+ * added as the delta since the previous scrape; a source whose total went down (restarted
+ * worker) adds nothing rather than a negative step.
+ */
+export class ScrapeSampler {
+  private auth = { auth: 0, replay: 0, malformed: 0 };
+  private fast: FastPathCounts = { arp: 0, ns: 0 };
+
+  constructor(private readonly m: SpeakerMetrics) {}
+
+  sample(src: ScrapeSources): void {
+    const m = this.m;
+    let v4 = 0;
+    for (const ow of src.owned.values()) if (ow.family === 4) v4++;
+    m.ownedIps.set({ family: 'IPv4' }, v4);
+    m.ownedIps.set({ family: 'IPv6' }, src.owned.size - v4);
+    const s = src.membership;
+    m.peersAlive.set(undefined, s.peersAlive);
+    for (const rtt of s.rttMs) m.heartbeatRtt.observe(undefined, rtt / 1000);
+    const a = this.auth;
+    m.authFailures.inc({ why: 'auth' }, Math.max(0, s.authFailures - a.auth));
+    m.authFailures.inc({ why: 'replay' }, Math.max(0, s.replays - a.replay));
+    m.authFailures.inc({ why: 'malformed' }, Math.max(0, s.malformed - a.malformed));
+    this.auth = { auth: s.authFailures, replay: s.replays, malformed: s.malformed };
+    m.conflicted.set(undefined, src.conflicted);
+    // The fast path's answers never reached the JS responder: its requests and replies alike.
+    const arp = Math.max(0, src.fastPath.arp - this.fast.arp);
+    const ns = Math.max(0, src.fastPath.ns - this.fast.ns);
+    m.arpRequests.inc(undefined, arp);
+    m.nsReceived.inc(undefined, ns);
+    m.replies.inc({ family: 'IPv4' }, arp);
+    m.replies.inc({ family: 'IPv6' }, ns);
+    this.fast = src.fastPath;
+  }
+}

@@ -6,6 +6,7 @@
  * Exported API:
  *   solicitedNodeGroup(ipv6) -> 'ff02::1:ffXX:XXXX'          // pure, RFC 4291 §2.7.1
  *   class SolicitedNodeGroups(ifname) { join(ipv6); leave(ipv6); close() }
+ *   class InterfaceGroups(onError) { join(ip, ifnames); leave(ip); close() }  // one per interface
  *
  * One udp6 socket per interface holds the memberships (IPV6_ADD_MEMBERSHIP via
  * dgram.addMembership); it is never read from. Groups are ref-counted: addresses that
@@ -71,5 +72,53 @@ export class SolicitedNodeGroups {
       const code = (err as { code?: string }).code ?? 'ERR_MULTICAST';
       throw new LinkError(code, `cannot ${op === 'add' ? 'join' : 'leave'} ${group} on ${this.ifname}`, err);
     }
+  }
+}
+
+/**
+ * The speaker's memberships on every interface: one SolicitedNodeGroups per interface, made on
+ * first use. IPv4 addresses need none and are ignored. A failed join is reported, not thrown:
+ * unicast NUD still reaches us, and announcing must go on.
+ */
+export class InterfaceGroups {
+  private readonly byInterface = new Map<string, SolicitedNodeGroups>();
+
+  constructor(
+    private readonly onError: (ip: string, ifname: string, err: unknown) => void,
+    private readonly make: (ifname: string) => SolicitedNodeGroups = (ifname) =>
+      new SolicitedNodeGroups(ifname),
+  ) {}
+
+  join(ip: string, ifnames: readonly string[]): void {
+    if (!ip.includes(':')) return;
+    for (const ifname of ifnames) {
+      let g = this.byInterface.get(ifname);
+      if (!g) {
+        g = this.make(ifname);
+        this.byInterface.set(ifname, g);
+      }
+      try {
+        g.join(ip);
+      } catch (err) {
+        this.onError(ip, ifname, err);
+      }
+    }
+  }
+
+  /** Leaves `ip`'s group wherever it was joined (a no-op where it was not). */
+  leave(ip: string): void {
+    if (!ip.includes(':')) return;
+    for (const g of this.byInterface.values()) {
+      try {
+        g.leave(ip);
+      } catch {
+        // the interface is gone: its socket's memberships went with it
+      }
+    }
+  }
+
+  close(): void {
+    for (const g of this.byInterface.values()) g.close();
+    this.byInterface.clear();
   }
 }

@@ -49,6 +49,26 @@ export function readPresence(lease: V1Lease): PeerPresence | undefined {
 export const presenceExpired = (p: PeerPresence, nowWall: number): boolean =>
   p.renewedAt + p.durationMs < nowWall;
 
+/**
+ * Speakers alive: those the heartbeats hear, and this node, minus any peer whose presence Lease
+ * expired while its Node is not Ready — packets that claim otherwise lose to both records.
+ */
+export function liveSpeakers(
+  self: string,
+  heard: Iterable<string>,
+  presences: Iterable<PeerPresence>,
+  nodeReady: (node: string) => boolean,
+  nowWall: number,
+): Set<string> {
+  const out = new Set(heard);
+  out.add(self);
+  for (const p of presences) {
+    if (p.node === self || !out.has(p.node)) continue;
+    if (presenceExpired(p, nowWall) && !nodeReady(p.node)) out.delete(p.node);
+  }
+  return out;
+}
+
 export interface PresenceDeps {
   conn: Connection;
   namespace: string;

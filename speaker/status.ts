@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GROUP, L2ANNOUNCEMENT_KIND, type L2Announcement, VERSION } from '../api/crd-types.js';
-import { splitKey } from '../api/object-key.js';
+import { objectKey, splitKey } from '../api/object-key.js';
 import type { OwnedIp } from './decider.js';
 
 export const NODE_LABEL = 'heraldlb.io/node';
@@ -100,4 +100,27 @@ function macInterface(ips: readonly OwnedIp[], ifs: readonly string[], f: Announ
 /** Whether the stored object already says what we want (only status is ours to compare). */
 export function sameStatus(a: L2Announcement | undefined, b: L2Announcement): boolean {
   return JSON.stringify(a?.status ?? null) === JSON.stringify(b.status ?? null);
+}
+
+/**
+ * The stored L2Announcement objects this node's writer manages: its own, plus the records of
+ * speakers that are not live for Services this node now announces — a node that died cannot
+ * remove its own, and a user must not see two nodes answering for one IP.
+ * `announced`: 'ns/name' of every Service this node announces an IP of.
+ */
+export function managedAnnouncements(
+  node: string,
+  stored: Iterable<L2Announcement>,
+  live: ReadonlySet<string>,
+  announced: ReadonlySet<string>,
+): Map<string, L2Announcement> {
+  const mine = nodeLabelValue(node);
+  const out = new Map<string, L2Announcement>();
+  for (const a of stored) {
+    const by = a.status?.node;
+    const svc = `${a.metadata.namespace}/${a.status?.service}`;
+    const stale = by !== undefined && by !== node && !live.has(by) && announced.has(svc);
+    if (a.metadata.labels?.[NODE_LABEL] === mine || stale) out.set(objectKey(a), a);
+  }
+  return out;
 }
