@@ -352,8 +352,8 @@ export class SpeakerApp {
   }
 
   /** `answered`: the native fast path sent the reply already (same bytes as ours); such
-   * frames are counted from the sockets' own counters in collect(), whether or not they
-   * reach JS, and need nothing else. */
+   * frames are counted from the sockets' own counters at each scrape (ScrapeSampler),
+   * whether or not they reach JS, and need nothing else. */
   private onFrame(ifname: string, mac: string, frame: Buffer, answered: boolean): void {
     if (answered) return;
     const r = parseFrame(frame);
