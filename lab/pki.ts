@@ -93,31 +93,24 @@ export interface KubeconfigUser {
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
-/** A self-contained kubeconfig (certificates embedded, so the file can be copied). */
+/**
+ * A self-contained kubeconfig (certificates embedded, so the file can be copied), written as
+ * JSON — which is YAML too, so kubectl and helm read it unchanged, while our programs parse it
+ * with JSON.parse and never load the YAML parser (2.4 MiB of a speaker's memory).
+ */
 export function kubeconfigYaml(server: string, caPem: string, user: KubeconfigUser): string {
   const creds = user.token
-    ? `    token: ${user.token}\n`
-    : `    client-certificate-data: ${b64(user.clientCert ?? '')}\n    client-key-data: ${b64(user.clientKey ?? '')}\n`;
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: heraldlb-lab',
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64(caPem)}`,
-    'users:',
-    `- name: ${user.name}`,
-    '  user:',
-    creds.trimEnd(),
-    'contexts:',
-    '- name: heraldlb-lab',
-    '  context:',
-    '    cluster: heraldlb-lab',
-    `    user: ${user.name}`,
-    'current-context: heraldlb-lab',
-    '',
-  ].join('\n');
+    ? { token: user.token }
+    : { 'client-certificate-data': b64(user.clientCert ?? ''), 'client-key-data': b64(user.clientKey ?? '') };
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'heraldlb-lab', cluster: { server, 'certificate-authority-data': b64(caPem) } }],
+    users: [{ name: user.name, user: creds }],
+    contexts: [{ name: 'heraldlb-lab', context: { cluster: 'heraldlb-lab', user: user.name } }],
+    'current-context': 'heraldlb-lab',
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 export async function adminKubeconfigYaml(server: string, pki: Pki): Promise<string> {

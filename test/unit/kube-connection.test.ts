@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConnection } from '../../kube/connection.js';
+import { kubeconfigYaml } from '../../lab/pki.js';
 
 // Plain text stands in for PEM: the loader only carries bytes to the TLS agent.
 const made: string[] = [];
@@ -74,6 +75,21 @@ describe('loadConnection', () => {
     expect(String(agent.options.ca)).toBe('CA-FILE');
     expect(agent.options.rejectUnauthorized).toBe(false);
     expect(auth).toBe('Bearer s3cret');
+  });
+
+  it('reads the lab’s JSON kubeconfig, and a YAML flow mapping that only looks like JSON', async () => {
+    const d = dir({
+      json: kubeconfigYaml('https://192.0.2.10:6443', 'CA', { name: 'speaker', token: 'tok' }),
+      flow: '{ apiVersion: v1, current-context: x, contexts: [{ name: x, context: { cluster: c, user: u } }], clusters: [{ name: c, cluster: { server: "https://192.0.2.11:6443" } }], users: [{ name: u, user: { token: t2 } }] }',
+    });
+    expect(() => JSON.parse(readFileSync(join(d, 'json'), 'utf8'))).not.toThrow();
+    const a = await prepared(join(d, 'json'));
+    expect(a.conn.server).toBe('https://192.0.2.10:6443');
+    expect(String(a.agent.options.ca)).toBe('CA');
+    expect(a.auth).toBe('Bearer tok');
+    const b = await prepared(join(d, 'flow'));
+    expect(b.conn.server).toBe('https://192.0.2.11:6443');
+    expect(b.auth).toBe('Bearer t2');
   });
 
   it('honours a named context', async () => {
