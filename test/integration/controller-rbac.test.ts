@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyObjects, renderedControllerRbac } from '../../lab/chart-rbac.js';
 import { kubeconfigYaml } from '../../lab/pki.js';
 import { type ControllerHandle, ingressIPs, startController, TestObjects } from '../support/controller.js';
-import { adminKubeConfig, controlPlaneAvailable, kubeconfigPath, uniqueName } from '../support/kube.js';
+import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
 
 // The controller's RBAC in the chart is the least it needs: proven by running it as a
 // ServiceAccount bound to exactly those rules, and by checking what that account may not do.
@@ -22,7 +22,8 @@ async function serviceAccountKubeconfig(admin: KubeConfig, ns: string, name: str
     body: { spec: { expirationSeconds: 3600, audiences: [] } },
   });
   const cluster = admin.getCurrentCluster();
-  const ca = readFileSync(kubeconfigPath(), 'utf8').match(/certificate-authority-data: (\S+)/)?.[1] ?? '';
+  // The parsed admin kubeconfig, not its text: the lab writes kubeconfigs as JSON.
+  const ca = cluster?.caData ?? '';
   const dir = await mkdtemp(join(tmpdir(), 'heraldlb-rbac-'));
   const path = join(dir, 'kubeconfig');
   const yaml = kubeconfigYaml(cluster?.server ?? '', Buffer.from(ca, 'base64').toString(), {
