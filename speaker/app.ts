@@ -11,15 +11,13 @@
  * do the announcements that were right a moment ago; nothing here withdraws an IP because an
  * API call failed.
  */
-import type { L2Announcement } from '../api/crd-types.js';
-import { objectKey } from '../api/object-key.js';
 import type { Clock, TimerHandle } from '../kube/clock.js';
 import type { Connection } from '../kube/connection.js';
-import { EventRecorder, restEventApi } from '../kube/events.js';
 import type { Logger } from '../kube/log.js';
+import { AnnouncementStatus } from './announcement-status.js';
 import { Announcer } from './announcer.js';
 import { SpeakerCaches } from './caches.js';
-import { announcedBy, type OwnedIp, transition } from './decider.js';
+import { announcedBy, answerIndex, type OwnedIp, transition } from './decider.js';
 import { RankCache, rank } from './election.js';
 import { arpProbe, canonicalIp, nsProbe, parseFrame } from './frame.js';
 import { Guard } from './guard.js';
@@ -29,16 +27,14 @@ import { openLink } from './link.js';
 import { Links } from './links.js';
 import { Membership } from './membership/membership.js';
 import { ScrapeSampler, type SpeakerMetrics } from './metrics.js';
+import { interfacesOn } from './model.js';
 import { InterfaceGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
 import { liveSpeakers, PresenceLease } from './presence.js';
 import { respond } from './responder.js';
-import { readRoutes, routeInterface } from './routes.js';
-import { ServiceEvents } from './service-events.js';
-import { desiredAnnouncements, managedAnnouncements } from './status.js';
+import { type ServiceEvents, speakerServiceEvents } from './service-events.js';
 import { parseSpeakerModel } from './translate.js';
-import { AnnouncementWriter, restAnnouncementApi } from './writer.js';
 
 const LINK_SCAN_MS = 1000;
 const PROBE_WINDOW_MS = 300;
@@ -51,7 +47,7 @@ export class SpeakerApp {
   private readonly groups: InterfaceGroups;
   private readonly announcer: Announcer;
   private readonly guard: Guard;
-  private readonly writer: AnnouncementWriter;
+  private readonly status: AnnouncementStatus;
   private readonly presence: PresenceLease;
   private readonly events: ServiceEvents;
   private readonly holdDown: HoldDown;
@@ -123,25 +119,24 @@ export class SpeakerApp {
         if (!weYield) this.announcer.burst([ip]);
       },
     });
-    const recorder = new EventRecorder({
-      sink: restEventApi(conn),
-      component: 'heraldlb-speaker',
-      instance: o.nodeName,
+    this.events = speakerServiceEvents(conn, o.nodeName, {
       clock,
-      logger: log.child({ component: 'events' }),
+      log,
       onDrop: () => metrics.apiWriteFailures.inc({ what: 'event' }),
+      uidOf: (svc) => this.caches.services.get(svc)?.metadata?.uid,
     });
-    this.events = new ServiceEvents(
-      recorder,
-      o.nodeName,
-      (svc) => this.caches.services.get(svc)?.metadata?.uid,
-    );
-    this.writer = new AnnouncementWriter({
-      api: restAnnouncementApi(conn),
-      desired: () => this.desiredStatus(),
-      stored: () => this.storedStatus(),
+    this.status = new AnnouncementStatus({
+      conn,
+      node: o.nodeName,
+      caches: this.caches,
       clock,
       log: log.child({ component: 'status' }),
+      owned: () => this.owned,
+      stopping: () => this.stopping,
+      since: this.since,
+      macs: () => this.links.macs(),
+      interfaces: () => this.links.names(),
+      live: () => this.lastLive,
       onFailure: () => metrics.apiWriteFailures.inc({ what: 'status' }),
     });
     this.presence = new PresenceLease({
@@ -230,8 +225,7 @@ export class SpeakerApp {
     this.presence.stop();
     for (const t of this.timers) this.clock.clearTimeout(t);
     // Best effort, bounded: our status objects say nothing true any more.
-    await Promise.race([this.writer.passNow().catch(() => undefined), sleepMs(this.clock, 2000)]);
-    this.writer.stop();
+    await this.status.finish(2000);
     await Promise.race([this.events.flush(), sleepMs(this.clock, 1000)]);
     await Promise.all(informers.map((i) => i.stop()));
     this.links.close();
@@ -343,10 +337,10 @@ export class SpeakerApp {
     }
     for (const ow of t.changed) this.groups.join(ow.ip, this.interfacesOf(ow));
     this.announcer.takeover(t.gained.map((o) => o.ip));
-    this.writer.kick();
+    this.status.kick();
   }
 
-  private interfacesOf(ow: OwnedIp): string[] {
+  private interfacesOf(ow: { interfaces: readonly string[] | undefined }): string[] {
     const all = this.links.names();
     return ow.interfaces ? ow.interfaces.filter((i) => this.links.has(i)) : all;
   }
@@ -371,62 +365,32 @@ export class SpeakerApp {
     }
   }
 
-  // ip -> interfaces it is answered on (undefined = all watched)
-  private index?: { of: Map<string, OwnedIp>; map: Map<string, ReadonlySet<string> | undefined> };
-  private ownedIndex(): ReadonlyMap<string, ReadonlySet<string> | undefined> {
-    if (this.index?.of !== this.owned) {
-      const map = new Map<string, ReadonlySet<string> | undefined>();
-      for (const [ip, ow] of this.owned) map.set(ip, ow.interfaces ? new Set(ow.interfaces) : undefined);
-      this.index = { of: this.owned, map };
-    }
+  // ip -> interfaces it is answered on, rebuilt only when `owned` is replaced
+  private index?: { of: Map<string, OwnedIp>; map: ReturnType<typeof answerIndex> };
+  private ownedIndex(): ReturnType<typeof answerIndex> {
+    if (this.index?.of !== this.owned) this.index = { of: this.owned, map: answerIndex(this.owned) };
     return this.index.map;
   }
 
   private probe(ip: string): void {
     const family = ip.includes(':') ? 6 : 4;
-    const ow = this.owned.get(ip);
-    const ifaces = ow ? this.interfacesOf(ow) : this.plannedInterfaces(ip);
-    for (const ifname of ifaces) {
+    for (const ifname of this.interfacesOf(this.owned.get(ip) ?? this.planned(ip))) {
       const mac = this.links.macs().get(ifname);
-      if (!mac) continue;
-      this.links.send(ifname, [family === 4 ? arpProbe(ip, mac) : nsProbe(ip, mac)]);
+      if (mac) this.links.send(ifname, [family === 4 ? arpProbe(ip, mac) : nsProbe(ip, mac)]);
     }
   }
 
-  private plannedInterfaces(ip: string): string[] {
+  /** Where we would announce an IP the plan gives us (before the guard lets us). */
+  private planned(ip: string): { interfaces: readonly string[] | undefined } {
     const e = this.plan.get(ip);
-    if (!e) return [];
-    const ow = announcedBy(this.o.nodeName, new Map([[ip, e]]), {
-      yielded: new Map(),
-      conflicted: new Map(),
-    }).get(ip);
-    return ow ? this.interfacesOf(ow) : [];
+    if (e?.owner !== this.o.nodeName) return { interfaces: [] };
+    return { interfaces: interfacesOn(e.ann, this.o.nodeName) };
   }
 
   private onConflict(ip: string, mac: string): void {
     this.metrics.conflicts.inc();
     this.log.warn({ ip, mac }, 'a host that is not a speaker answers for a pool IP');
     this.events.conflict(this.plan.get(ip)?.ann.services ?? [], ip, mac);
-  }
-
-  private desiredStatus(): Map<string, L2Announcement> {
-    if (this.stopping) return new Map();
-    const services = new Map<string, { uid: string }>();
-    for (const s of this.caches.services.list())
-      if (s.metadata?.uid) services.set(objectKey(s), { uid: s.metadata.uid });
-    const routes = readRoutes();
-    return desiredAnnouncements(this.o.nodeName, this.owned, {
-      since: this.since,
-      macs: this.links.macs(),
-      allInterfaces: this.links.names(),
-      services,
-      routeInterface: (ip, candidates) => routeInterface(routes, ip, candidates),
-    });
-  }
-
-  private storedStatus(): Map<string, L2Announcement> {
-    const announced = new Set([...this.owned.values()].flatMap((o) => o.services));
-    return managedAnnouncements(this.o.nodeName, this.caches.announcements.list(), this.lastLive, announced);
   }
 }
 

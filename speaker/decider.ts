@@ -41,6 +41,15 @@ export function announcedBy(
   return out;
 }
 
+/** ip -> the interfaces it is answered on (undefined: every watched one), as the responder reads it. */
+export function answerIndex(
+  owned: ReadonlyMap<string, OwnedIp>,
+): ReadonlyMap<string, ReadonlySet<string> | undefined> {
+  const map = new Map<string, ReadonlySet<string> | undefined>();
+  for (const [ip, ow] of owned) map.set(ip, ow.interfaces ? new Set(ow.interfaces) : undefined);
+  return map;
+}
+
 export interface Transition {
   /** IPs we begin announcing. */
   gained: OwnedIp[];

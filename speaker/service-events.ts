@@ -6,7 +6,27 @@
  */
 import type { V1ObjectReference } from '@kubernetes/client-node';
 import { splitKey } from '../api/object-key.js';
-import type { EventRecorder } from '../kube/events.js';
+import type { Clock } from '../kube/clock.js';
+import type { Connection } from '../kube/connection.js';
+import { EventRecorder, restEventApi } from '../kube/events.js';
+import type { Logger } from '../kube/log.js';
+
+/** ServiceEvents writing through the API server as component heraldlb-speaker, instance `node`. */
+export function speakerServiceEvents(
+  conn: Connection,
+  node: string,
+  deps: { clock: Clock; log: Logger; onDrop: () => void; uidOf: (svcKey: string) => string | undefined },
+): ServiceEvents {
+  const recorder = new EventRecorder({
+    sink: restEventApi(conn),
+    component: 'heraldlb-speaker',
+    instance: node,
+    clock: deps.clock,
+    logger: deps.log.child({ component: 'events' }),
+    onDrop: deps.onDrop,
+  });
+  return new ServiceEvents(recorder, node, deps.uidOf);
+}
 
 export class ServiceEvents {
   constructor(

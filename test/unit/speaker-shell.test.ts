@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../kube/clock.js';
 import { Announcer } from '../../speaker/announcer.js';
-import { type OwnedIp, transition } from '../../speaker/decider.js';
+import { answerIndex, type OwnedIp, transition } from '../../speaker/decider.js';
 import { rank } from '../../speaker/election.js';
 import { arpProbe, gratuitousArp, type Inbound, parseFrame } from '../../speaker/frame.js';
 import { Guard } from '../../speaker/guard.js';
@@ -105,6 +105,21 @@ describe('transition', () => {
     expect(t.lost).toEqual(['192.0.2.1']);
     expect(t.changed.map((o) => o.ip)).toEqual(['192.0.2.2']);
     expect(transition(after, after)).toEqual({ gained: [], lost: [], changed: [] });
+  });
+});
+
+describe('answerIndex', () => {
+  it('keeps each IP on its own interfaces, and every interface where it names none', () => {
+    const owned = new Map<string, OwnedIp>([
+      ['192.0.2.1', { ...own('192.0.2.1'), interfaces: ['eth1', 'eth0'] }],
+      ['2001:db8::1', { ...own('2001:db8::1'), family: 6, interfaces: undefined }],
+    ]);
+    const index = answerIndex(owned);
+    expect([...index.keys()]).toEqual(['192.0.2.1', '2001:db8::1']);
+    expect(index.get('192.0.2.1')).toEqual(new Set(['eth0', 'eth1']));
+    expect(index.has('2001:db8::1')).toBe(true);
+    expect(index.get('2001:db8::1')).toBeUndefined();
+    expect(answerIndex(new Map()).size).toBe(0);
   });
 });
 
