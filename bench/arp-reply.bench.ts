@@ -21,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArp } from './arp-frames.js';
-import { jitterLine, measureJitter } from './jitter.js';
+import { jitterLine, measureJitter, readCpuTimes, stealPercent } from './jitter.js';
 import { LinkAgent } from './link-driver.js';
 import { readPcap } from './pcap.js';
 import { quantile } from './stats.js';
@@ -95,11 +95,13 @@ async function latency(
     responder.command({ op: 'stats' });
     const cpu0 = Number((await responder.waitFor((e) => e.ev === 'stats', 5000, at0)).cpuMs);
     const load0 = loadavg()[0] ?? 0;
+    const times0 = readCpuTimes();
     const cap = await capture(pair.b, join(dir, 'load.pcap'));
     sender.command({ op: 'load', rate, seconds, ip: VIP, mac: pair.macB });
     const sent = await sender.waitFor((e) => e.ev === 'sent', (seconds + 20) * 1000);
     await new Promise((r) => setTimeout(r, 1000)); // let tcpdump write what it has read
     const capDrops = await stopCapture(cap);
+    const steal = stealPercent(times0, readCpuTimes());
     const at = responder.events.length;
     responder.command({ op: 'stats' });
     const rstats = await responder.waitFor((e) => e.ev === 'stats', 5000, at);
@@ -116,7 +118,7 @@ async function latency(
     }
     const lost = requestAt.size - latencies.length;
     const pct = ((100 * lost) / Math.max(1, requestAt.size)).toFixed(2);
-    const row = `| ${path} | ${load0.toFixed(1)} | ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${pct} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} | ${(Number(rstats.cpuMs) - cpu0).toFixed(0)} |`;
+    const row = `| ${path} | ${load0.toFixed(1)} | ${requestAt.size} (agent sent ${sent.n}, ${sent.failed} refused) | ${latencies.length} | ${lost} (${pct} %) | ${fmt(quantile(latencies, 0.5))} | ${fmt(quantile(latencies, 0.99))} | ${fmt(quantile(latencies, 1))} | ${rstats.dropped} | ${capDrops} | ${(Number(rstats.cpuMs) - cpu0).toFixed(0)} | ${steal.toFixed(2)} |`;
     rmSync(cap.file, { force: true });
     return { row, latencies };
   } finally {
@@ -149,7 +151,7 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
       rows.push(r.row);
       pooled.push(...r.latencies);
     }
-    const pooledRow = `| native, ${trials} runs pooled | | ${trials * rate * seconds} sent | ${pooled.length} | | ${fmt(quantile(pooled, 0.5))} | ${fmt(quantile(pooled, 0.99))} | ${fmt(quantile(pooled, 1))} | | | |`;
+    const pooledRow = `| native, ${trials} runs pooled | | ${trials * rate * seconds} sent | ${pooled.length} | | ${fmt(quantile(pooled, 0.5))} | ${fmt(quantile(pooled, 0.99))} | ${fmt(quantile(pooled, 1))} | | | | |`;
     rows.push(pooledRow);
     rows.push((await latency(pair, dir, 'native, frames to JS', rate, seconds)).row);
     rows.push((await latency(pair, dir, 'js', rate, seconds)).row);
@@ -177,8 +179,8 @@ export async function benchArp(rate = RATE, seconds = SECONDS): Promise<string> 
       '',
       `Reply latency on the wire, ${rate.toLocaleString('en')} requests/s for ${seconds} s (tcpdump on the sender's veth, kernel timestamps):`,
       '',
-      '| path | load avg | requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped | responder CPU ms |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| path | load avg | requests on the wire | replies matched | lost | p50 ms | p99 ms | max ms | responder dropped | capture dropped | responder CPU ms | CPU stolen by the hypervisor % |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       `Gratuitous ARP: ${GARP_PAIRS} request+reply pairs (${2 * GARP_PAIRS} frames) in one sendBatch call; tcpdump on the far end:`,
