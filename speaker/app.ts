@@ -1,8 +1,8 @@
 /**
  * The speaker: wires informers, heartbeats, packet sockets and the pure core together.
  *
- * One level-triggered step, `replan()`, runs after anything changes (debounced to one per event
- * loop turn): cluster objects -> model (translate.ts) -> live speakers (heartbeats, with the
+ * One level-triggered step, `replan()`, runs after anything changes (replan-scheduler.ts: on the
+ * next loop turn for liveness and links, at most every 50 ms for cluster objects): cluster objects -> model (translate.ts) -> live speakers (heartbeats, with the
  * presence Lease as backstop) -> hold-down -> plan (plan.ts) -> the IPs this node announces
  * (decider.ts, guard.ts) -> the difference is applied: lost IPs stop being answered at once,
  * gained ones are announced with gratuitous ARP/NA, and the status objects follow.
@@ -32,6 +32,7 @@ import { InterfaceGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
 import { liveSpeakers, PresenceLease } from './presence.js';
+import { ReplanScheduler } from './replan-scheduler.js';
 import { respond } from './responder.js';
 import { type ServiceEvents, speakerServiceEvents } from './service-events.js';
 import { parseSpeakerModel } from './translate.js';
@@ -51,6 +52,7 @@ export class SpeakerApp {
   private readonly presence: PresenceLease;
   private readonly events: ServiceEvents;
   private readonly holdDown: HoldDown;
+  private readonly replans: ReplanScheduler;
   // ip -> what we announce for it now
   private owned = new Map<string, OwnedIp>();
   // ip -> RFC 3339 time we began announcing it
@@ -60,7 +62,6 @@ export class SpeakerApp {
   private plan = new Map<string, Ownership>();
   private lastLive: ReadonlySet<string> = new Set();
   private readonly ranks = new RankCache();
-  private pending = false;
   private stopping = false;
   private readonly startedAt: number;
   private timers = new Set<TimerHandle>();
@@ -74,6 +75,11 @@ export class SpeakerApp {
     private readonly log: Logger,
   ) {
     this.startedAt = clock.now();
+    this.replans = new ReplanScheduler({
+      clock,
+      run: () => this.replan(),
+      onError: (err) => log.error({ err }, 'replan failed; keeping what is announced'),
+    });
     this.caches = new SpeakerCaches(conn, o.namespace, clock, log);
     this.holdDown = new HoldDown(o.holdDownMs, { self: o.nodeName, selfExtraMs: 1000 });
     this.membership = new Membership({
@@ -111,7 +117,7 @@ export class SpeakerApp {
       probe: (ip) => this.probe(ip),
       speakerOf: (mac) => this.caches.speakerOf(mac),
       owned: () => this.owned.keys(),
-      onChange: () => this.schedule(),
+      onChange: () => this.replans.now(),
       onConflict: (ip, mac) => this.onConflict(ip, mac),
       onSplitBrain: (ip, peer, weYield) => {
         metrics.splitBrain.inc();
@@ -172,24 +178,24 @@ export class SpeakerApp {
     // Sockets first: frames that arrive before a socket exists are lost.
     this.links.refresh();
     await this.membership.start();
-    this.membership.onChange(() => this.schedule());
+    this.membership.onChange(() => this.replans.now());
     const all = this.caches.all();
     const caches = new AbortController();
     for (const i of all) {
-      i.onChange(() => this.schedule());
+      i.onChange(() => this.replans.soon());
       i.start(caches.signal);
     }
     this.presence.start();
     this.guard.start();
     const scan = () => {
-      if (this.links.refresh()) this.schedule();
+      if (this.links.refresh()) this.replans.now();
       this.metrics.framesDropped.inc(undefined, Math.max(0, this.links.dropped() - this.droppedSeen));
       this.droppedSeen = Math.max(this.droppedSeen, this.links.dropped());
       if (!this.stopping) this.timer(scan, LINK_SCAN_MS);
     };
     this.timer(scan, LINK_SCAN_MS);
     // Until peers had time to be heard, we would think we are alone and claim everything.
-    this.timer(() => this.schedule(), this.quietMs() + 1);
+    this.timer(() => this.replans.now(), this.quietMs() + 1);
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
@@ -215,6 +221,7 @@ export class SpeakerApp {
   /** Graceful stop: peers are told first (they take over at once), then we fall silent. */
   private async stop(informers: { stop(): Promise<void> }[]): Promise<void> {
     this.stopping = true;
+    this.replans.stop();
     this.log.info({ owned: this.owned.size }, 'leaving: telling peers, then going silent');
     // The fast path falls silent first; JS answers until the peers are told (no gap).
     this.links.answer(new Map());
@@ -230,20 +237,6 @@ export class SpeakerApp {
     await Promise.all(informers.map((i) => i.stop()));
     this.links.close();
     this.groups.close();
-  }
-
-  private schedule(): void {
-    if (this.pending || this.stopping) return;
-    this.pending = true;
-    // setImmediate: after the reads already queued (a burst of watch events is one replan).
-    setImmediate(() => {
-      this.pending = false;
-      try {
-        this.replan();
-      } catch (err) {
-        this.log.error({ err }, 'replan failed; keeping what is announced');
-      }
-    });
   }
 
   private live(): Set<string> {
@@ -309,7 +302,7 @@ export class SpeakerApp {
     if (this.holdTimer) this.clock.clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
     if (at !== undefined)
-      this.holdTimer = this.clock.setTimeout(() => this.schedule(), Math.max(1, at - now));
+      this.holdTimer = this.clock.setTimeout(() => this.replans.now(), Math.max(1, at - now));
   }
 
   private apply(next: Map<string, OwnedIp>): void {

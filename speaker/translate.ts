@@ -23,13 +23,13 @@
  *   the Service's namespace. A shared IP needs such an endpoint of every Local Service on it.
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
-import { type Address, formatIP, type Interval, parseIP, parsePoolEntry } from '../api/addresses.js';
+import { type Address, type Interval, parsePoolEntry } from '../api/addresses.js';
 import type { IPAddressPool, L2Advertisement, LabelSelector } from '../api/crd-types.js';
 import { serviceKey } from '../api/object-key.js';
 import { matchesAny, selectorProblem } from '../api/selectors.js';
 import { ANNOTATIONS, annotatedPool, ignoredReason } from '../api/service-annotations.js';
 import type { AdvertisementRef, IpAnnouncement, NodeFacts, SpeakerModel } from './model.js';
-import { canonicalIp } from './wire-addresses.js';
+import { canonicalIp, parseIpText } from './wire-addresses.js';
 
 export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -211,12 +211,12 @@ function claimServiceIPs(svc: V1Service, ctx: Ctx, claims: Map<string, IpClaim>)
   const local =
     svc.spec?.externalTrafficPolicy === 'Local' ? (ctx.endpoints.get(key) ?? new Set()) : undefined;
   ingress.forEach((ing, i) => {
-    const addr = parseIP(ing.ip!);
-    if (!addr) {
+    const parsed = parseIpText(ing.ip!); // canonicalIp, keeping the parsed form for sorting
+    if (!parsed) {
       ctx.problems.push(`Service ${key}: ingress "${ing.ip}" is not an IP address; not announced`);
       return;
     }
-    const ip = formatIP(addr); // canonicalIp, keeping the parsed form for sorting
+    const { addr, ip } = parsed;
     const pool = annotatedPool(named, i, ingress.length) ?? containingPool(addr, ctx.pools);
     if (!pool) {
       ctx.problems.push(`Service ${key}: cannot tell the pool of ${ip} from "${annotation}"; not announced`);

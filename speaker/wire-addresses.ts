@@ -7,13 +7,14 @@
  * Exported API:
  *   class FrameError { code: 'InvalidMac' | 'InvalidIp' | 'WrongFamily' }   bad builder input
  *   canonicalIp(text) -> string | undefined            any textual IP -> canonical; undefined if not an IP
+ *   parseIpText(text) -> { addr, ip } | undefined     the same, with the parsed Address (memoized)
  *   writeMac(buf, off, mac); macToBytes(mac) -> Buffer(6);  macFromBytes(buf, off) -> string
  *   writeIpv4(buf, off, ip); ipv4ToBytes(ip) -> Buffer(4);  ipv4FromBytes(buf, off) -> string
  *   writeIpv6(buf, off, ip); ipv6ToBytes(ip) -> Buffer(16); ipv6FromBytes(buf, off) -> string
  * The write* forms put the bytes straight into a frame: the reply path builds one frame per
  * request, and intermediate Buffers were most of its cost.
  */
-import { formatIP, parseIP } from '../api/addresses.js';
+import { type Address, formatIP, parseIP } from '../api/addresses.js';
 
 export type FrameErrorCode = 'InvalidMac' | 'InvalidIp' | 'WrongFamily';
 
@@ -28,14 +29,38 @@ export class FrameError extends Error {
   }
 }
 
+/** An IP address parsed, with its canonical text. Shared between callers: never edit it. */
+export interface ParsedIp {
+  readonly addr: Address;
+  readonly ip: string;
+}
+
+// text -> its parse (null: not an IP). Every replan reads the same Service, status and node
+// IPs again, and parsing IPv6 on bigints was the largest part of a replan's time and garbage
+// (1,000 IPv6 Services: 2001:db8::/32 parsed and formatted 2,000 times a replan). Bounded:
+// cleared when full, and the next replan fills it again with what is in use.
+const PARSED_MAX = 16_384;
+const parsed = new Map<string, ParsedIp | null>();
+
+/** `text` parsed as by canonicalIp, or undefined; the same object for the same text. */
+export function parseIpText(text: string): ParsedIp | undefined {
+  let p = parsed.get(text);
+  if (p === undefined) {
+    const addr = parseIP(text);
+    p = addr ? Object.freeze({ addr, ip: formatIP(addr) }) : null;
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(text, p);
+  }
+  return p ?? undefined;
+}
+
 /**
  * The canonical text of an IP address, or undefined when `text` is not one (zones, prefixes and
  * IPv4 octets with leading zeros are refused). Use it on every IP before comparing: Service
  * status IPs, node addresses and parsed frames then agree byte for byte.
  */
 export function canonicalIp(text: string): string | undefined {
-  const a = parseIP(text);
-  return a && formatIP(a);
+  return parseIpText(text)?.ip;
 }
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;

@@ -14,7 +14,7 @@ import {
   unsolicitedNA,
 } from '../../speaker/frame.js';
 import { icmpv6Checksum, multicastMac } from '../../speaker/ndp.js';
-import { FrameError } from '../../speaker/wire-addresses.js';
+import { FrameError, parseIpText } from '../../speaker/wire-addresses.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -356,6 +356,24 @@ describe('addresses', () => {
     ['', undefined],
   ])('canonicalIp(%j) = %j', (text, want) => {
     expect(canonicalIp(text)).toBe(want);
+  });
+
+  it('parseIpText gives the same frozen parse for the same text, and stays right past its bound', () => {
+    const a = parseIpText('2001:DB8::1');
+    expect(a).toEqual({
+      addr: { family: 'IPv6', value: 0x20010db8000000000000000000000001n },
+      ip: '2001:db8::1',
+    });
+    expect(parseIpText('2001:DB8::1')).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(parseIpText('192.0.2.01')).toBeUndefined();
+    expect(parseIpText('192.0.2.01')).toBeUndefined(); // a refusal is remembered as one
+    // 20,000 distinct texts: more than the memo holds, each still parsed right.
+    for (let i = 1; i <= 20_000; i++) {
+      const text = `2001:db8::${i.toString(16)}`;
+      expect(parseIpText(text)?.ip).toBe(text);
+    }
+    expect(parseIpText('2001:DB8::1')?.ip).toBe('2001:db8::1');
   });
 });
 
