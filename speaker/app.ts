@@ -1,8 +1,9 @@
 /**
  * The speaker: wires informers, heartbeats, packet sockets and the pure core together.
  *
- * One level-triggered step, `replan()`, runs after anything changes (replan-scheduler.ts: on the
- * next loop turn for liveness and links, at most every 50 ms for cluster objects): cluster objects -> model (translate.ts) -> live speakers (heartbeats, with the
+ * One level-triggered step, `replan()`, runs after anything changes (replan-scheduler.ts: on
+ * the next loop turn for liveness and links, at most every 100 ms for cluster objects and probe
+ * results): cluster objects -> model (translate.ts) -> live speakers (heartbeats, with the
  * presence Lease as backstop) -> hold-down -> plan (plan.ts) -> the IPs this node announces
  * (decider.ts, guard.ts) -> the difference is applied: lost IPs stop being answered at once,
  * gained ones are announced with gratuitous ARP/NA, and the status objects follow.
@@ -117,7 +118,9 @@ export class SpeakerApp {
       probe: (ip) => this.probe(ip),
       speakerOf: (mac) => this.caches.speakerOf(mac),
       owned: () => this.owned.keys(),
-      onChange: () => this.replans.now(),
+      // A probe's end is one per first-announced IP: 1,000 replans while Services arrive, if each
+      // ran at once. Only yielding to a better-ranked speaker cannot wait.
+      onChange: (urgent) => (urgent ? this.replans.now() : this.replans.soon()),
       onConflict: (ip, mac) => this.onConflict(ip, mac),
       onSplitBrain: (ip, peer, weYield) => {
         metrics.splitBrain.inc();

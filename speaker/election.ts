@@ -36,7 +36,7 @@ export function chooseOwner(
   holdDown: ReadonlySet<string>,
   rankOf: RankFn = rank,
 ): string | undefined {
-  const settled = eligible.filter((n) => !holdDown.has(n));
+  const settled = holdDown.size === 0 ? eligible : eligible.filter((n) => !holdDown.has(n));
   const pool = settled.length > 0 ? settled : eligible;
   let best: string | undefined;
   let bestRank = 0n;

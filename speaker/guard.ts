@@ -27,8 +27,12 @@ export interface GuardDeps {
   speakerOf: (mac: string) => string | undefined;
   /** IPs we announce now (self probes cover them). */
   owned: () => Iterable<string>;
-  /** Something changed that can change what we announce. */
-  onChange: () => void;
+  /**
+   * Something changed that can change what we announce. `urgent`: we yield an IP to a
+   * better-ranked speaker (two MACs answer until we replan); otherwise a probe finished or a
+   * hold expired, which may wait for the next spaced replan.
+   */
+  onChange: (urgent: boolean) => void;
   onConflict: (ip: string, mac: string) => void;
   onSplitBrain: (ip: string, peer: string, weYield: boolean) => void;
 }
@@ -128,7 +132,7 @@ export class Guard {
     if (!weYield) return;
     this.yielded.set(ip, peer);
     this.yieldHeard.set(ip, this.d.clock.now());
-    this.d.onChange();
+    this.d.onChange(true);
   }
 
   private startProbe(ip: string): void {
@@ -154,13 +158,13 @@ export class Guard {
         this.d.clock.setTimeout(() => {
           this.reprobe.delete(ip);
           this.conflicted.delete(ip);
-          this.d.onChange(); // mayAnnounce() probes again
+          this.d.onChange(false); // mayAnnounce() probes again
         }, this.d.reprobeMs),
       );
     } else {
       this.clear.add(ip);
     }
-    this.d.onChange();
+    this.d.onChange(false);
   }
 
   private scheduleSelfProbe(): void {
@@ -185,6 +189,6 @@ export class Guard {
       }
     }
     for (const ip of this.d.owned()) this.d.probe(ip);
-    if (changed) this.d.onChange();
+    if (changed) this.d.onChange(false);
   }
 }

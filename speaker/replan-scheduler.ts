@@ -1,17 +1,17 @@
 /**
  * When the speaker's one level-triggered step (replan) runs. Two kinds of cause:
  *
- * - `now()`: liveness, links, the guard, hold-down ends — the failover path. The replan runs
- *   on the next turn of the event loop (after the reads already queued, so a burst of
- *   datagrams or watch events is one replan), never later.
- * - `soon()`: a changed cluster object (informer events). At most one replan per `spacingMs`
- *   for these: while Services arrive, every status write of every speaker comes back as a
- *   watch event, and a replan per event (a full pass over every Service, ~4 ms and a few
- *   hundred KiB of garbage at 1,000) kept the main thread busy and V8's old generation
- *   filling with promoted temporaries faster than it was collected — the speaker's memory
- *   peaks. A cluster change then waits at most `spacingMs` (default 50 ms): nothing the API
- *   server tells us is that urgent, and the conflict probe before a first announcement takes
- *   300 ms anyway.
+ * - `now()`: liveness, links, yielding to another speaker, hold-down ends — the failover path.
+ *   The replan runs on the next turn of the event loop (after the reads already queued, so a
+ *   burst of datagrams is one replan), never later.
+ * - `soon()`: a changed cluster object (informer events) or a finished conflict probe. At most
+ *   one replan per `spacingMs` for these: while Services arrive, every status write of every
+ *   speaker comes back as a watch event and every new IP ends a probe, and a replan for each
+ *   (a full pass over every Service: ~4 ms and ~1 MiB of garbage at 1,000, per a sampling heap
+ *   profile) kept the main thread busy and V8's old generation filling with promoted
+ *   temporaries faster than it was collected — the speaker's memory peaks. Such a change now
+ *   waits at most `spacingMs` (default 100 ms): nothing the API server tells us is that
+ *   urgent, and the conflict probe before a first announcement takes 300 ms anyway.
  *
  * A `now()` while a spaced replan waits takes its place. Passes never overlap (the step is
  * synchronous); a failing step is reported, and the next cause runs it again.
@@ -36,7 +36,7 @@ export class ReplanScheduler {
   private readonly defer: (fn: () => void) => void;
 
   constructor(private readonly d: ReplanSchedulerDeps) {
-    this.spacingMs = d.spacingMs ?? 50;
+    this.spacingMs = d.spacingMs ?? 100;
     this.defer = d.defer ?? ((fn) => void setImmediate(fn));
   }
 

@@ -275,12 +275,12 @@ export function parseSpeakerModel(
     problems,
   };
   const claims = new Map<string, IpClaim>();
-  const services = [...objs.services].sort((a, b) => {
-    const ka = `${a.metadata?.namespace}/${a.metadata?.name}`;
-    const kb = `${b.metadata?.namespace}/${b.metadata?.name}`;
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
-  for (const svc of services) claimServiceIPs(svc, ctx, claims);
+  // 'ns/name' order, each key made once: built inside the comparator, the keys were 20,000
+  // strings per replan at 1,000 Services, the largest single part of a replan's garbage.
+  const services = objs.services
+    .map((svc) => ({ svc, key: `${svc.metadata?.namespace}/${svc.metadata?.name}` }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const { svc } of services) claimServiceIPs(svc, ctx, claims);
   const memo = new Map<string, PoolAnnouncement>();
   const perPool = (pool: string) => {
     const p = memo.get(pool) ?? poolAnnouncement(pool, ads, pools.get(pool));
