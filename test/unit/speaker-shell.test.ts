@@ -218,6 +218,7 @@ function guard(over: Partial<ConstructorParameters<typeof Guard>[0]> = {}) {
   const probes: string[] = [];
   const conflicts: [string, string][] = [];
   let changes = 0;
+  const urgency: boolean[] = []; // each onChange's `urgent`
   const owned = new Set<string>();
   const g = new Guard({
     self: 'node1',
@@ -229,23 +230,27 @@ function guard(over: Partial<ConstructorParameters<typeof Guard>[0]> = {}) {
     probe: (ip) => probes.push(ip),
     speakerOf: (mac) => (mac === PEER ? 'node2' : undefined),
     owned: () => owned,
-    onChange: () => changes++,
+    onChange: (urgent) => {
+      changes++;
+      urgency.push(urgent);
+    },
     onConflict: (ip, mac) => conflicts.push([ip, mac]),
     onSplitBrain: () => undefined,
     ...over,
   });
   g.start();
-  return { g, clock, probes, conflicts, owned, changes: () => changes };
+  return { g, clock, probes, conflicts, owned, changes: () => changes, urgency };
 }
 
 describe('guard', () => {
   it('a first announcement waits for a quiet probe; a failover does not wait', async () => {
-    const { g, clock, probes } = guard();
+    const { g, clock, probes, urgency } = guard();
     expect(g.mayAnnounce('192.0.2.1', false)).toBe(true);
     expect(g.mayAnnounce('192.0.2.2', true)).toBe(false);
     await clock.advance(150);
     expect(probes).toEqual(['192.0.2.2', '192.0.2.2']); // one lost frame must not hide a host
     await clock.advance(150);
+    expect(urgency).toEqual([false]); // a probe's end may wait for the spaced replan
     expect(g.mayAnnounce('192.0.2.2', true)).toBe(true);
   });
 
@@ -267,12 +272,13 @@ describe('guard', () => {
     const ips = Array.from({ length: 50 }, (_, i) => `192.0.2.${i + 1}`);
     const peerWins = ips.find((ip) => rank('node2', ip) < rank('node1', ip)) as string;
     const weWin = ips.find((ip) => rank('node1', ip) < rank('node2', ip)) as string;
-    const { g, clock, owned } = guard();
+    const { g, clock, owned, urgency } = guard();
     owned.add(peerWins).add(weWin);
     g.foreign(weWin, PEER, true);
     expect(g.holds().yielded.has(weWin)).toBe(false);
     g.foreign(peerWins, PEER, true);
     expect(g.holds().yielded.get(peerWins)).toBe('node2');
+    expect(urgency).toEqual([true]); // yielding cannot wait: two MACs answer until we replan
     owned.delete(peerWins);
     await clock.advance(2000);
     g.foreign(peerWins, PEER, false); // still answering our probe
