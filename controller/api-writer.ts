@@ -41,10 +41,17 @@ function conditional(base: Versioned, body: { metadata?: object; status?: unknow
 }
 
 export function apiWriter(conn: Connection, term: LeadershipTerm): Writer {
+  // `handOn`: the answer's resourceVersion goes into the term's writtenThrough, which the next
+  // leader's Service cache must reach before it allocates. Only Service writes: that cache moves
+  // only with Service events, so a pool status written last named a version it never saw, and
+  // the successor waited out its whole catch-up bound (10 s) before listing afresh — a
+  // graceful handover without a leader for 10 s. Pool status is derived from the Services and
+  // rewritten by every leader; its writes are fenced and their unknown outcomes counted as any.
   const patch = async <T extends Versioned>(
     path: string,
     base: Versioned,
     body: { metadata?: object; status?: unknown },
+    handOn: boolean,
   ) => {
     const timeoutMs = Math.min(30_000, term.writeBudgetMs()); // throws FENCED once the term is over
     try {
@@ -52,7 +59,7 @@ export function apiWriter(conn: Connection, term: LeadershipTerm): Writer {
         query: { fieldManager: FIELD_MANAGER },
         timeoutMs,
       });
-      term.wrote(out.metadata?.resourceVersion);
+      if (handOn) term.wrote(out.metadata?.resourceVersion);
       return out;
     } catch (err) {
       if (outcomeUnknown(err)) term.outcomeUnknown();
@@ -61,7 +68,7 @@ export function apiWriter(conn: Connection, term: LeadershipTerm): Writer {
   };
   // Answers are kept until the cache catches up, so in the cache's form.
   const patchService = async (path: string, svc: V1Service, body: object) =>
-    serviceProjection(await patch<V1Service>(path, svc, body));
+    serviceProjection(await patch<V1Service>(path, svc, body, true));
   return {
     patchServiceStatus: (svc, body) =>
       unlessGone(svc, () => patchService(`${servicePath(svc)}/status`, svc, body)),
@@ -74,6 +81,7 @@ export function apiWriter(conn: Connection, term: LeadershipTerm): Writer {
             pool,
             // Replace the whole status: a merge patch would keep stale condition entries.
             { status: { ...status, conditions: status.conditions ?? [] } },
+            false,
           ),
         ),
       ),

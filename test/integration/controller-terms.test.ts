@@ -11,10 +11,14 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IPAddressPool } from '../../api/crd-types.js';
+import { apiWriter } from '../../controller/api-writer.js';
 import { apiIO, ControllerApp } from '../../controller/app.js';
 import { parseOptions } from '../../controller/options.js';
+import { systemClock } from '../../kube/clock.js';
 import { kubeConfigConnection } from '../../kube/connection.js';
 import { withKeepAlive } from '../../kube/keep-alive.js';
+import { LeadershipTerm } from '../../kube/term.js';
 import { AssignmentObserver, inParallel, Rng, retrying, seedFromEnv } from '../support/churn.js';
 import { sleep, TestObjects, waitFor } from '../support/controller.js';
 import { adminKubeConfig, controlPlaneAvailable, uniqueName } from '../support/kube.js';
@@ -149,4 +153,34 @@ describe.runIf(controlPlaneAvailable())('one leader at a time: the leader stops 
         `handover ms min ${sorted[0]} median ${sorted[Math.floor(sorted.length / 2)]} max ${sorted.at(-1)}`,
     );
   }, 300_000);
+});
+
+describe.runIf(controlPlaneAvailable())('what a term hands on to the next leader', () => {
+  const objects = new TestObjects(adminKubeConfig());
+  let ns = '';
+
+  afterAll(async () => {
+    await objects.cleanup();
+    if (ns) await objects.core.deleteNamespace({ name: ns }).catch(() => undefined);
+  });
+
+  it("names its last Service write, not a later pool status (the successor's Service cache never sees that)", async () => {
+    ns = await objects.namespace('handon');
+    const poolName = uniqueName('handon');
+    const pool = (await objects.createPool(poolName, {
+      addresses: ['2001:db8:100:8::/124'],
+    })) as unknown as IPAddressPool;
+    const svc = await objects.createService(ns, 'web', { loadBalancerClass: 'heraldlb.io/test-handon' });
+    const term = new LeadershipTerm(systemClock, systemClock.now() + 60_000, '');
+    const writer = apiWriter(kubeConfigConnection(adminKubeConfig()), term);
+    const written = await writer.patchServiceStatus(svc, {
+      status: { loadBalancer: { ingress: [{ ip: '2001:db8:100:8::1', ipMode: 'VIP' }] } },
+    });
+    const serviceRv = written.metadata?.resourceVersion ?? '';
+    const poolOut = await writer.patchPoolStatus(pool, { assignedIPv6: 1, conditions: [] });
+    const poolRv = poolOut.metadata?.resourceVersion ?? '';
+    expect(BigInt(poolRv)).toBeGreaterThan(BigInt(serviceRv)); // the pool's write came last
+    expect(term.writtenThrough()).toBe(serviceRv);
+    expect(term.clean()).toBe(true);
+  });
 });
