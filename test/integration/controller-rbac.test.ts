@@ -1,7 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AuthorizationV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyObjects, renderedControllerRbac } from '../../lab/chart-rbac.js';
@@ -50,6 +50,8 @@ describe.runIf(controlPlaneAvailable())('controller RBAC (chart) is enough, and 
   afterAll(async () => {
     await controller?.kill();
     await objects.cleanup();
+    // The ServiceAccount's token kubeconfig: a credential, never left behind.
+    if (saPath) rmSync(dirname(saPath), { recursive: true, force: true });
   });
 
   it('serves a Service end to end as the ServiceAccount, with no request denied', async () => {
