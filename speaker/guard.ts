@@ -29,8 +29,9 @@ export interface GuardDeps {
   owned: () => Iterable<string>;
   /**
    * Something changed that can change what we announce. `urgent`: we yield an IP to a
-   * better-ranked speaker (two MACs answer until we replan); otherwise a probe finished or a
-   * hold expired, which may wait for the next spaced replan.
+   * better-ranked speaker (two MACs answer until we replan), or take one back from a speaker
+   * that fell silent (nobody answers until we replan); otherwise a probe finished or a
+   * conflict's hold expired, which may wait for the next spaced replan.
    */
   onChange: (urgent: boolean) => void;
   onConflict: (ip: string, mac: string) => void;
@@ -189,6 +190,6 @@ export class Guard {
       }
     }
     for (const ip of this.d.owned()) this.d.probe(ip);
-    if (changed) this.d.onChange(false);
+    if (changed) this.d.onChange(true); // nobody answers for it now: a failover, at once
   }
 }

@@ -1,9 +1,10 @@
 /**
  * When the speaker's one level-triggered step (replan) runs. Two kinds of cause:
  *
- * - `now()`: liveness, links, yielding to another speaker, hold-down ends — the failover path.
- *   The replan runs on the next turn of the event loop (after the reads already queued, so a
- *   burst of datagrams is one replan), never later.
+ * - `now()`: heartbeat liveness, links, yielding an IP or taking it back, hold-down ends — the
+ *   failover path. The replan runs on the next turn of the event loop (after the reads already
+ *   queued, so a burst of datagrams is one replan), never later. (Node Ready, presence Leases
+ *   and EndpointSlices arrive as cluster objects, below: they change slowly anyway.)
  * - `soon()`: a changed cluster object (informer events) or a finished conflict probe. At most
  *   one replan per `spacingMs` for these: while Services arrive, every status write of every
  *   speaker comes back as a watch event and every new IP ends a probe, and a replan for each

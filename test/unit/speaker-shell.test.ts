@@ -286,6 +286,7 @@ describe('guard', () => {
     expect(g.holds().yielded.has(peerWins)).toBe(true);
     await clock.advance(6000); // silent since: ours again
     expect(g.holds().yielded.has(peerWins)).toBe(false);
+    expect(urgency).toEqual([true, true]); // taking it back is a failover: at once too
     g.stop();
   });
 });
