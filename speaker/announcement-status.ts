@@ -6,7 +6,7 @@
  */
 import type { L2Announcement } from '../api/crd-types.js';
 import { objectKey } from '../api/object-key.js';
-import type { Clock, TimerHandle } from '../kube/clock.js';
+import { type Clock, sleep } from '../kube/clock.js';
 import type { Connection } from '../kube/connection.js';
 import type { Logger } from '../kube/log.js';
 import type { SpeakerCaches } from './caches.js';
@@ -55,12 +55,7 @@ export class AnnouncementStatus {
 
   /** A graceful stop's last pass, bounded: removes our records (nothing is desired), then no more. */
   async finish(boundMs: number): Promise<void> {
-    let timer: TimerHandle | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = this.d.clock.setTimeout(resolve, boundMs);
-    });
-    await Promise.race([this.writer.passNow().catch(() => undefined), bound]);
-    if (timer !== undefined) this.d.clock.clearTimeout(timer);
+    await Promise.race([this.writer.passNow().catch(() => undefined), sleep(this.d.clock, boundMs)]);
     this.writer.stop();
   }
 

@@ -12,7 +12,7 @@
  * do the announcements that were right a moment ago; nothing here withdraws an IP because an
  * API call failed.
  */
-import type { Clock, TimerHandle } from '../kube/clock.js';
+import { type Clock, sleep, type TimerHandle } from '../kube/clock.js';
 import type { Connection } from '../kube/connection.js';
 import type { Logger } from '../kube/log.js';
 import { AnnouncementStatus } from './announcement-status.js';
@@ -236,7 +236,7 @@ export class SpeakerApp {
     for (const t of this.timers) this.clock.clearTimeout(t);
     // Best effort, bounded: our status objects say nothing true any more.
     await this.status.finish(2000);
-    await Promise.race([this.events.flush(), sleepMs(this.clock, 1000)]);
+    await Promise.race([this.events.flush(), sleep(this.clock, 1000)]);
     await Promise.all(informers.map((i) => i.stop()));
     this.links.close();
     this.groups.close();
@@ -388,8 +388,4 @@ export class SpeakerApp {
     this.log.warn({ ip, mac }, 'a host that is not a speaker answers for a pool IP');
     this.events.conflict(this.plan.get(ip)?.ann.services ?? [], ip, mac);
   }
-}
-
-function sleepMs(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }
