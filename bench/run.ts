@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<string>> = {
   'control-plane': async () => (await import('./control-plane.bench.js')).benchControlPlane(),
   membership: async () => (await import('./membership.bench.js')).benchMembership(),
   arp: async () => (await import('./arp-reply.bench.js')).benchArp(),
+  replan: async () => (await import('./replan.bench.js')).benchReplan(),
   speaker: async () => (await import('./speaker.bench.js')).benchSpeaker(),
 };
 

@@ -28,7 +28,7 @@ import { openLink } from './link.js';
 import { Links } from './links.js';
 import { Membership } from './membership/membership.js';
 import { ScrapeSampler, type SpeakerMetrics } from './metrics.js';
-import { interfacesOn } from './model.js';
+import { interfacesOn, type SpeakerModel } from './model.js';
 import { InterfaceGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
@@ -60,7 +60,9 @@ export class SpeakerApp {
   private readonly since = new Map<string, string>();
   // IPs some speaker announced before (a failover, not a first announcement, when they move)
   private readonly announcedBefore = new Set<string>();
-  private plan = new Map<string, Ownership>();
+  private plan: ReadonlyMap<string, Ownership> = new Map();
+  // the last replan's model: handed back to translate, which returns it when nothing changed
+  private model?: SpeakerModel;
   private lastLive: ReadonlySet<string> = new Set();
   private readonly ranks = new RankCache();
   private stopping = false;
@@ -208,6 +210,8 @@ export class SpeakerApp {
   }
 
   private droppedSeen = 0;
+  // the node facts the heartbeat worker's peer list was last built from
+  private peersOf?: SpeakerModel['nodes'];
 
   private quietMs(): number {
     return this.o.deadAfterMs + 2 * this.o.heartbeatIntervalMs;
@@ -260,25 +264,35 @@ export class SpeakerApp {
         endpointSlices: this.caches.slices.list(),
       },
       { loadBalancerClass: this.o.loadBalancerClass },
+      this.model,
     );
-    for (const p of problems) this.log.debug({ problem: p }, 'model problem');
-    this.membership.setPeers(
-      [...model.nodes.values()]
-        .filter((n) => n.name !== this.o.nodeName)
-        .flatMap((n) => n.internalIPs.map((address) => ({ node: n.name, address }))),
-    );
+    const modelChanged = model !== this.model;
+    this.model = model;
+    if (modelChanged) {
+      for (const p of problems) this.log.debug({ problem: p }, 'model problem');
+      if (model.nodes !== this.peersOf) {
+        this.peersOf = model.nodes;
+        this.membership.setPeers(
+          [...model.nodes.values()]
+            .filter((n) => n.name !== this.o.nodeName)
+            .flatMap((n) => n.internalIPs.map((address) => ({ node: n.name, address }))),
+        );
+      }
+    }
     const now = this.clock.now();
     const live = this.live();
     this.lastLive = live;
     this.holdDown.observe(live, now);
     const held = this.holdDown.inHoldDown(now);
     this.armHoldTimer(now);
-    this.ranks.retain(model.ips.map((i) => i.ip));
-    // Only assigned IPs are remembered: one released and later given to another Service is a
-    // first announcement again (conflict-probed), and the set stays bounded by the pools.
-    const assigned = new Set(model.ips.map((i) => i.ip));
-    for (const ip of this.announcedBefore) if (!assigned.has(ip)) this.announcedBefore.delete(ip);
-    const plan = planOwnership(model, live, held, this.ranks.rank);
+    if (modelChanged) {
+      this.ranks.retain(model.ips.map((i) => i.ip));
+      // Only assigned IPs are remembered: one released and later given to another Service is a
+      // first announcement again (conflict-probed), and the set stays bounded by the pools.
+      const assigned = new Set(model.ips.map((i) => i.ip));
+      for (const ip of this.announcedBefore) if (!assigned.has(ip)) this.announcedBefore.delete(ip);
+    }
+    const plan = planOwnership(model, live, held, this.ranks.rank, this.plan);
     for (const a of this.caches.announcements.list())
       for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
     for (const [ip, e] of this.plan)

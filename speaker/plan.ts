@@ -5,7 +5,7 @@
  *
  * Exported API:
  *   interface Ownership { owner; eligible; ann }
- *   planOwnership(model, live, holdDown, rankOf?) -> Map<ip, Ownership>   model.ips order
+ *   planOwnership(model, live, holdDown, rankOf?, prev?) -> ReadonlyMap<ip, Ownership>   model.ips order
  *   ownedBy(plan, node) -> string[]                 IPs `node` announces, plan order
  *   ownerChanges(prev, next) -> { ip, from, to }[]  for Events and metrics
  */
@@ -13,6 +13,7 @@
 import { chooseOwner, type RankFn, rank } from './election.js';
 import { eligibleNodes } from './eligibility.js';
 import type { IpAnnouncement, SpeakerModel } from './model.js';
+import { sameAnnouncement, sameItems, sameList } from './reuse.js';
 
 export interface Ownership {
   /** The announcing node; undefined = nobody is eligible (or no L2Advertisement selects the pool). */
@@ -22,18 +23,55 @@ export interface Ownership {
   ann: IpAnnouncement;
 }
 
+/** What a plan was computed from, to hand it back when a replan's inputs are the same. */
+interface PlannedFrom {
+  model: SpeakerModel;
+  live: string[];
+  holdDown: string[];
+}
+const plannedFrom = new WeakMap<ReadonlyMap<string, Ownership>, PlannedFrom>();
+
+const sortedOf = (s: ReadonlySet<string>): string[] => [...s].sort();
+
+/**
+ * `prev`: the plan this returned last time, if any. The result always equals a fresh plan;
+ * `prev` lets it be the same objects where nothing changed (reuse.ts): `prev` itself when the
+ * model is the same object and the live and hold-down sets hold the same nodes, else each
+ * IP's previous entry where its announcement, eligible nodes and owner are unchanged.
+ */
 export function planOwnership(
   model: SpeakerModel,
   live: ReadonlySet<string>,
   holdDown: ReadonlySet<string>,
   rankOf: RankFn = rank,
-): Map<string /* ip */, Ownership> {
+  prev?: ReadonlyMap<string, Ownership>,
+): ReadonlyMap<string /* ip */, Ownership> {
+  const inputs = { model, live: sortedOf(live), holdDown: sortedOf(holdDown) };
+  const last = prev && plannedFrom.get(prev);
+  if (
+    prev &&
+    last?.model === model &&
+    sameList(last.live, inputs.live) &&
+    sameList(last.holdDown, inputs.holdDown)
+  )
+    return prev;
   const plan = new Map<string, Ownership>();
+  let allOld = prev !== undefined && prev.size === model.ips.length;
   for (const ann of model.ips) {
     const eligible = eligibleNodes(ann, model.nodes, live);
-    plan.set(ann.ip, { owner: chooseOwner(ann.ip, eligible, holdDown, rankOf), eligible, ann });
+    const owner = chooseOwner(ann.ip, eligible, holdDown, rankOf);
+    const p = prev?.get(ann.ip);
+    if (p && owner === p.owner && sameList(eligible, p.eligible) && sameAnnouncement(ann, p.ann)) {
+      plan.set(ann.ip, p);
+    } else {
+      allOld = false;
+      plan.set(ann.ip, { owner, eligible, ann });
+    }
   }
-  return plan;
+  // Same entries in the same order (model.ips order is the plan's): the old Map will do.
+  const out = allOld && prev && sameItems([...prev.values()], [...plan.values()]) ? prev : plan;
+  plannedFrom.set(out, inputs);
+  return out;
 }
 
 export function ownedBy(plan: ReadonlyMap<string, Ownership>, node: string): string[] {

@@ -4,7 +4,7 @@
  *
  * Exported API:
  *   interface SpeakerObjects { nodes, services, pools, l2ads, endpointSlices }
- *   parseSpeakerModel(objs, opts?: { loadBalancerClass?: string }) -> { model, problems }
+ *   parseSpeakerModel(objs, opts?: { loadBalancerClass?: string }, prev?) -> { model, problems }
  *   EXCLUDE_LABEL, SERVICE_NAME_LABEL
  *
  * Interpretations:
@@ -29,6 +29,7 @@ import { serviceKey } from '../api/object-key.js';
 import { matchesAny, selectorProblem } from '../api/selectors.js';
 import { ANNOTATIONS, annotatedPool, ignoredReason } from '../api/service-annotations.js';
 import type { AdvertisementRef, IpAnnouncement, NodeFacts, SpeakerModel } from './model.js';
+import { reuseModel, sameItems } from './reuse.js';
 import { canonicalIp, parseIpText } from './wire-addresses.js';
 
 export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -49,6 +50,7 @@ interface PoolFacts {
 
 /** What the Services say about one IP before the pool's advertisements are applied. */
 interface IpClaim {
+  ip: string;
   addr: Address;
   services: string[];
   pools: string[]; // per service, same order
@@ -197,39 +199,76 @@ interface Ctx {
   problems: string[];
 }
 
-/** The IPs of one Service, into `claims` (ip -> claim). */
-function claimServiceIPs(svc: V1Service, ctx: Ctx, claims: Map<string, IpClaim>): void {
-  if (ignoredReason(svc, ctx.cls) !== undefined) return;
-  const key = serviceKey(svc.metadata!.namespace!, svc.metadata!.name!);
+/** What one Service object says, apart from the cluster around it: kept per object (below). */
+interface ServiceIps {
+  key: string;
+  local: boolean; // externalTrafficPolicy Local
+  annotation: string;
+  ips: { addr: Address; ip: string; named: string | undefined }[]; // ingress order
+  problems: string[];
+}
+
+// Service object -> its reading, for the class it was read under. An informer replaces the
+// object on every update, so an unchanged Service is read once, not on every replan.
+const readings = new WeakMap<V1Service, { cls: string | undefined; ips: ServiceIps | undefined }>();
+
+function readService(svc: V1Service, cls: string | undefined): ServiceIps | undefined {
+  const cached = readings.get(svc);
+  if (cached && cached.cls === cls) return cached.ips;
+  const ips = readServiceNow(svc, cls);
+  readings.set(svc, { cls, ips });
+  return ips;
+}
+
+function readServiceNow(svc: V1Service, cls: string | undefined): ServiceIps | undefined {
+  if (ignoredReason(svc, cls) !== undefined) return undefined;
   const annotation = svc.metadata?.annotations?.[ANNOTATIONS.allocatedFromPool];
-  if (annotation === undefined) return;
+  if (annotation === undefined) return undefined;
+  const key = serviceKey(svc.metadata!.namespace!, svc.metadata!.name!);
   const named = annotation
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   const ingress = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ip);
-  const local =
-    svc.spec?.externalTrafficPolicy === 'Local' ? (ctx.endpoints.get(key) ?? new Set()) : undefined;
+  const out: ServiceIps = {
+    key,
+    local: svc.spec?.externalTrafficPolicy === 'Local',
+    annotation,
+    ips: [],
+    problems: [],
+  };
   ingress.forEach((ing, i) => {
     const parsed = parseIpText(ing.ip!); // canonicalIp, keeping the parsed form for sorting
-    if (!parsed) {
-      ctx.problems.push(`Service ${key}: ingress "${ing.ip}" is not an IP address; not announced`);
-      return;
-    }
-    const { addr, ip } = parsed;
-    const pool = annotatedPool(named, i, ingress.length) ?? containingPool(addr, ctx.pools);
-    if (!pool) {
-      ctx.problems.push(`Service ${key}: cannot tell the pool of ${ip} from "${annotation}"; not announced`);
-      return;
-    }
-    const c = claims.get(ip) ?? { addr, services: [], pools: [], local: [] };
-    claims.set(ip, c);
-    if (c.services.includes(key)) return;
-    c.services.push(key);
-    c.pools.push(pool);
-    c.local.push(local);
+    if (!parsed) out.problems.push(`Service ${key}: ingress "${ing.ip}" is not an IP address; not announced`);
+    else out.ips.push({ ...parsed, named: annotatedPool(named, i, ingress.length) });
   });
+  return out;
 }
+
+/** The IPs of one Service, into `claims` (ip -> claim). */
+function claimServiceIPs(r: ServiceIps, ctx: Ctx, claims: Map<string, IpClaim>): void {
+  for (const p of r.problems) ctx.problems.push(p);
+  const local = r.local ? (ctx.endpoints.get(r.key) ?? EMPTY) : undefined;
+  for (const { addr, ip, named } of r.ips) {
+    const pool = named ?? containingPool(addr, ctx.pools);
+    if (!pool) {
+      ctx.problems.push(
+        `Service ${r.key}: cannot tell the pool of ${ip} from "${r.annotation}"; not announced`,
+      );
+      continue;
+    }
+    const c = claims.get(ip);
+    // Array literals, not [] then push: V8 gives a pushed-to empty array room for 17.
+    if (!c) claims.set(ip, { ip, addr, services: [r.key], pools: [pool], local: [local] });
+    else if (!c.services.includes(r.key)) {
+      c.services.push(r.key);
+      c.pools.push(pool);
+      c.local.push(local);
+    }
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
 
 function intersect(sets: readonly ReadonlySet<string>[]): string[] {
   const [first, ...rest] = sets;
@@ -237,12 +276,13 @@ function intersect(sets: readonly ReadonlySet<string>[]): string[] {
 }
 
 /** IPv4 first, then numeric order. */
-function ipOrder([, x]: [string, IpClaim], [, y]: [string, IpClaim]): number {
+function ipOrder(x: IpClaim, y: IpClaim): number {
   if (x.addr.family !== y.addr.family) return x.addr.family === 'IPv4' ? -1 : 1;
   return x.addr.value < y.addr.value ? -1 : x.addr.value > y.addr.value ? 1 : 0;
 }
 
-function announcement(ip: string, c: IpClaim, ctx: Ctx, perPool: (pool: string) => PoolAnnouncement) {
+function announcement(c: IpClaim, ctx: Ctx, perPool: (pool: string) => PoolAnnouncement) {
+  const ip = c.ip;
   const pool = c.pools[0]!;
   if (c.pools.some((p) => p !== pool)) {
     ctx.problems.push(`IP ${ip}: its Services name different pools (${c.pools.join(', ')}); using ${pool}`);
@@ -260,34 +300,79 @@ function announcement(ip: string, c: IpClaim, ctx: Ctx, perPool: (pool: string) 
   return ann;
 }
 
+/** What a model was built from, to tell when the next replan's objects are the same ones. */
+interface Built {
+  objs: SpeakerObjects;
+  cls: string | undefined;
+  problems: string[];
+}
+const builtFrom = new WeakMap<SpeakerModel, Built>();
+
+function sameObjects(a: SpeakerObjects, b: SpeakerObjects): boolean {
+  return (
+    sameItems(a.services, b.services) &&
+    sameItems(a.nodes, b.nodes) &&
+    sameItems(a.endpointSlices, b.endpointSlices) &&
+    sameItems(a.pools, b.pools) &&
+    sameItems(a.l2ads, b.l2ads)
+  );
+}
+
+/**
+ * `prev`: the model this returned last time, if any. The result is always equal to a fresh
+ * translation; `prev` only lets it be the same object where nothing changed (reuse.ts): `prev`
+ * itself when the objects are the very ones it was built from (an informer replaces an object
+ * on every update, so identity is a sound test) or when the new model equals it.
+ */
 export function parseSpeakerModel(
   objs: SpeakerObjects,
   opts: { readonly loadBalancerClass?: string } = {},
+  prev?: SpeakerModel,
+): { model: SpeakerModel; problems: string[] } {
+  const cls = opts.loadBalancerClass || undefined;
+  const last = prev && builtFrom.get(prev);
+  if (prev && last && last.cls === cls && sameObjects(last.objs, objs))
+    return { model: prev, problems: [...last.problems] };
+  const fresh = translate(objs, cls);
+  const model = reuseModel(prev, fresh.model);
+  builtFrom.set(model, { objs, cls, problems: fresh.problems });
+  return { model, problems: [...fresh.problems] };
+}
+
+function translate(
+  objs: SpeakerObjects,
+  cls: string | undefined,
 ): { model: SpeakerModel; problems: string[] } {
   const problems: string[] = [];
   const nodes = nodeFacts(objs.nodes);
   const pools = poolFacts(objs.pools);
   const ads = advertisements(objs.l2ads, nodes, problems);
   const ctx: Ctx = {
-    cls: opts.loadBalancerClass || undefined,
+    cls,
     pools,
     endpoints: endpointNodes(objs.endpointSlices),
     problems,
   };
   const claims = new Map<string, IpClaim>();
-  // 'ns/name' order, each key made once: built inside the comparator, the keys were 20,000
-  // strings per replan at 1,000 Services, the largest single part of a replan's garbage.
-  const services = objs.services
-    .map((svc) => ({ svc, key: `${svc.metadata?.namespace}/${svc.metadata?.name}` }))
-    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  for (const { svc } of services) claimServiceIPs(svc, ctx, claims);
+  // 'ns/name' order, by the key each reading made once (built inside the comparator, the keys
+  // were 20,000 strings per replan at 1,000 Services).
+  const read: ServiceIps[] = [];
+  for (const svc of objs.services) {
+    const r = readService(svc, cls);
+    if (r) read.push(r);
+  }
+  read.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const r of read) claimServiceIPs(r, ctx, claims);
   const memo = new Map<string, PoolAnnouncement>();
   const perPool = (pool: string) => {
     const p = memo.get(pool) ?? poolAnnouncement(pool, ads, pools.get(pool));
     memo.set(pool, p);
     return p;
   };
-  const ips = [...claims].sort(ipOrder).map(([ip, c]) => announcement(ip, c, ctx, perPool));
+  // No spread of the Map's entries: each entry would be a fresh [key, value] pair.
+  const sorted: IpClaim[] = [];
+  for (const c of claims.values()) sorted.push(c);
+  const ips = sorted.sort(ipOrder).map((c) => announcement(c, ctx, perPool));
   const unannounced = ips.filter((a) => a.selectedNodes === 'none').map((a) => a.ip);
   return { model: { nodes, ips, unannounced }, problems: [...new Set(problems)].sort() };
 }
