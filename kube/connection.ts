@@ -161,6 +161,29 @@ async function fromKubeconfigFile(
   return tlsConnection(server.replace(/\/$/, ''), tls, bearer, sockets);
 }
 
+/**
+ * An https.Agent whose pool key is computed once per server, not per request. Node's getName()
+ * appends the CA, client certificate and key to the key as text on every call, and calls it
+ * more than once per request: ~12 KiB of strings per request here, a sixth of everything a
+ * speaker allocated while writing its status objects (docs/benchmarks.md). The TLS material is
+ * the agent's own and never varies per request, so the fields that can vary are enough to tell
+ * which cached key applies.
+ */
+export class OneServerAgent extends https.Agent {
+  // 'host:port:…' -> the key Node computed for it
+  private readonly names = new Map<string, string>();
+
+  override getName(options: https.RequestOptions = {}): string {
+    const k = `${options.host}:${options.port}:${options.localAddress}:${options.family}:${options.servername}`;
+    let name = this.names.get(k);
+    if (name === undefined) {
+      name = super.getName(options);
+      if (this.names.size < 16) this.names.set(k, name);
+    }
+    return name;
+  }
+}
+
 function tlsConnection(
   server: string,
   tls: https.AgentOptions,
@@ -171,7 +194,12 @@ function tlsConnection(
   // One keep-alive agent per connection: a TLS handshake per request would cost more than
   // most of the requests themselves.
   const agent = secure
-    ? new https.Agent({ ...tls, keepAlive: true, maxSockets: sockets.max, maxFreeSockets: sockets.maxFree })
+    ? new OneServerAgent({
+        ...tls,
+        keepAlive: true,
+        maxSockets: sockets.max,
+        maxFreeSockets: sockets.maxFree,
+      })
     : new http.Agent({ keepAlive: true, maxSockets: sockets.max, maxFreeSockets: sockets.maxFree });
   return {
     server,

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type https from 'node:https';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConnection } from '../../kube/connection.js';
+import { loadConnection, OneServerAgent } from '../../kube/connection.js';
 import { kubeconfigYaml } from '../../lab/pki.js';
 
 // Plain text stands in for PEM: the loader only carries bytes to the TLS agent.
@@ -147,5 +147,29 @@ describe('loadConnection', () => {
       code: 'KUBECONFIG',
       message: expect.stringContaining(join(d, 'missing')),
     });
+  });
+});
+
+describe('OneServerAgent', () => {
+  const tls = { ca: Buffer.from('CA '.repeat(400)), cert: Buffer.from('CERT'), key: Buffer.from('KEY') };
+  const req = { host: '192.0.2.1', port: 6443 };
+
+  it('keys its pool as Node’s https.Agent does, computing the key once per server', () => {
+    const agent = new OneServerAgent(tls);
+    const plain = new https.Agent(tls);
+    const opts = { ...req, ...agent.options };
+    const first = agent.getName(opts);
+    expect(first).toBe(plain.getName({ ...req, ...plain.options }));
+    expect(first).toContain('CA CA'); // the TLS material is part of Node's key
+    expect(agent.getName({ ...opts })).toBe(first);
+  });
+
+  it('tells servers apart', () => {
+    const agent = new OneServerAgent(tls);
+    const a = agent.getName({ ...req, ...agent.options });
+    const b = agent.getName({ ...req, port: 443, ...agent.options });
+    const c = agent.getName({ ...req, servername: 'api.example', ...agent.options });
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(b).toBe(new https.Agent(tls).getName({ ...req, port: 443, ...tls }));
   });
 });
