@@ -28,7 +28,7 @@ export interface AnnouncementStatusDeps {
   /** ip -> RFC 3339 time this node began announcing it */
   since: ReadonlyMap<string, string>;
   macs: () => ReadonlyMap<string, string>;
-  interfaces: () => string[];
+  interfaces: () => readonly string[];
   /** The speakers live at the last plan: a dead one's records for our Services are ours to remove. */
   live: () => ReadonlySet<string>;
   onFailure: () => void;

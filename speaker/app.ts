@@ -20,7 +20,7 @@ import { Announcer } from './announcer.js';
 import { SpeakerCaches } from './caches.js';
 import { announcedBy, answerIndex, type OwnedIp, transition } from './decider.js';
 import { RankCache, rank } from './election.js';
-import { arpProbe, canonicalIp, nsProbe, parseFrame } from './frame.js';
+import { canonicalIp, parseFrame } from './frame.js';
 import { Guard } from './guard.js';
 import { HoldDown } from './hold-down.js';
 import { listInterfaces, usableInterfaces } from './interfaces.js';
@@ -33,6 +33,7 @@ import { InterfaceGroups } from './multicast.js';
 import type { Options } from './options.js';
 import { type Ownership, planOwnership } from './plan.js';
 import { liveSpeakers, PresenceLease } from './presence.js';
+import { Prober } from './prober.js';
 import { ReplanScheduler } from './replan-scheduler.js';
 import { respond } from './responder.js';
 import { type ServiceEvents, speakerServiceEvents } from './service-events.js';
@@ -54,6 +55,7 @@ export class SpeakerApp {
   private readonly events: ServiceEvents;
   private readonly holdDown: HoldDown;
   private readonly replans: ReplanScheduler;
+  private readonly prober: Prober;
   // ip -> what we announce for it now
   private owned = new Map<string, OwnedIp>();
   // ip -> RFC 3339 time we began announcing it
@@ -84,6 +86,7 @@ export class SpeakerApp {
       onError: (err) => log.error({ err }, 'replan failed; keeping what is announced'),
     });
     this.caches = new SpeakerCaches(conn, o.namespace, clock, log);
+    this.prober = new Prober({ send: (ifname, frames) => this.links.send(ifname, frames) });
     this.holdDown = new HoldDown(o.holdDownMs, { self: o.nodeName, selfExtraMs: 1000 });
     this.membership = new Membership({
       node: o.nodeName,
@@ -295,8 +298,12 @@ export class SpeakerApp {
     const plan = planOwnership(model, live, held, this.ranks.rank, this.plan);
     for (const a of this.caches.announcements.list())
       for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
-    for (const [ip, e] of this.plan)
-      if (e.owner !== undefined && e.owner !== this.o.nodeName) this.announcedBefore.add(ip);
+    // Each plan once (a plan handed back unchanged was counted when it was new); its IPs that
+    // another node owns are none of ours in it, so counting them now decides nothing below.
+    if (plan !== this.plan)
+      plan.forEach((e, ip) => {
+        if (e.owner !== undefined && e.owner !== this.o.nodeName) this.announcedBefore.add(ip);
+      });
     this.plan = plan;
     const quiet = now - this.startedAt < this.quietMs();
     const wanted = quiet
@@ -304,13 +311,13 @@ export class SpeakerApp {
       : announcedBy(this.o.nodeName, plan, this.guard.holds());
     this.guard.retain(new Set(wanted.keys()));
     const next = new Map<string, OwnedIp>();
-    for (const [ip, ow] of wanted) {
+    wanted.forEach((ow, ip) => {
       if (
         this.owned.has(ip) ||
         this.guard.mayAnnounce(ip, this.o.conflictProbe && !this.announcedBefore.has(ip))
       )
         next.set(ip, ow);
-    }
+    });
     this.apply(next);
   }
 
@@ -350,7 +357,7 @@ export class SpeakerApp {
     this.status.kick();
   }
 
-  private interfacesOf(ow: { interfaces: readonly string[] | undefined }): string[] {
+  private interfacesOf(ow: { interfaces: readonly string[] | undefined }): readonly string[] {
     const all = this.links.names();
     return ow.interfaces ? ow.interfaces.filter((i) => this.links.has(i)) : all;
   }
@@ -365,8 +372,9 @@ export class SpeakerApp {
     const msg = r.msg;
     if (msg.kind === 'arp-request') this.metrics.arpRequests.inc();
     else if (msg.kind === 'ns') this.metrics.nsReceived.inc();
-    const ourMacs = new Set(this.links.macs().values());
-    const v = respond(msg, ifname, mac, this.ownedIndex(), ourMacs, (ip) => this.guard.watching(ip));
+    const v = respond(msg, ifname, mac, this.ownedIndex(), this.links.ourMacs(), (ip) =>
+      this.guard.watching(ip),
+    );
     if (v.kind === 'reply') {
       this.links.send(ifname, [v.frame]);
       this.metrics.replies.inc({ family: `IPv${v.family}` });
@@ -383,11 +391,13 @@ export class SpeakerApp {
   }
 
   private probe(ip: string): void {
-    const family = ip.includes(':') ? 6 : 4;
+    const macs = this.links.macs();
+    const on: [string, string][] = [];
     for (const ifname of this.interfacesOf(this.owned.get(ip) ?? this.planned(ip))) {
-      const mac = this.links.macs().get(ifname);
-      if (mac) this.links.send(ifname, [family === 4 ? arpProbe(ip, mac) : nsProbe(ip, mac)]);
+      const mac = macs.get(ifname);
+      if (mac) on.push([ifname, mac]);
     }
+    this.prober.probe(ip, on);
   }
 
   /** Where we would announce an IP the plan gives us (before the guard lets us). */

@@ -29,15 +29,16 @@ export function announcedBy(
   holds: Holds,
 ): Map<string, OwnedIp> {
   const out = new Map<string, OwnedIp>(); // ip -> what we announce for it
-  for (const [ip, e] of plan) {
-    if (e.owner !== self || holds.yielded.has(ip) || holds.conflicted.has(ip)) continue;
+  // forEach, not for-of over entries: each entry would be a fresh [ip, e] pair, every replan
+  plan.forEach((e, ip) => {
+    if (e.owner !== self || holds.yielded.has(ip) || holds.conflicted.has(ip)) return;
     out.set(ip, {
       ip,
       family: e.ann.family,
       services: e.ann.services,
       interfaces: interfacesOn(e.ann, self),
     });
-  }
+  });
   return out;
 }
 
@@ -67,11 +68,11 @@ export function transition(
   after: ReadonlyMap<string, OwnedIp>,
 ): Transition {
   const t: Transition = { gained: [], lost: [], changed: [] };
-  for (const [ip, o] of after) {
+  after.forEach((o, ip) => {
     const b = before.get(ip);
     if (!b) t.gained.push(o);
     else if (!sameList(b.services, o.services) || !sameList(b.interfaces, o.interfaces)) t.changed.push(o);
-  }
+  });
   for (const ip of before.keys()) if (!after.has(ip)) t.lost.push(ip);
   return t;
 }

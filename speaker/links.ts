@@ -56,6 +56,9 @@ export class Links {
   private readonly closedCounts: FastPathCounts = { arp: 0, ns: 0 };
   // the IPs the fast paths answer, as last given to answer()
   private owned: OwnedIndex = new Map();
+  // names and MACs of the open sockets, rebuilt only when one opens or closes: they are read
+  // per frame sent or received (a new Map each time was 1,000 Maps per takeover burst)
+  private view?: { names: readonly string[]; macs: ReadonlyMap<string, string>; ours: ReadonlySet<string> };
 
   constructor(private readonly d: LinksDeps) {}
 
@@ -69,6 +72,7 @@ export class Links {
       if (now && now.mac === o.mac) continue;
       this.closeSocket(o);
       this.open.delete(name);
+      this.view = undefined;
       changed = true;
       d.log.info({ interface: name }, 'interface no longer usable; socket closed');
     }
@@ -87,6 +91,7 @@ export class Links {
       try {
         const sock = d.open(name, (frame, answered) => d.onFrame(name, i.mac, frame, answered));
         this.open.set(name, { sock, mac: i.mac, carrier });
+        this.view = undefined;
         changed = true;
         d.log.info({ interface: name, mac: i.mac }, 'listening for ARP/NDP');
         if (carrier) d.onLinkUp(name);
@@ -115,13 +120,26 @@ export class Links {
   }
 
   /** Watched interfaces, sorted. */
-  names(): string[] {
-    return [...this.open.keys()].sort();
+  names(): readonly string[] {
+    return this.views().names;
   }
 
   /** ifname -> MAC of every watched interface. */
-  macs(): Map<string, string> {
-    return new Map([...this.open].map(([n, o]) => [n, o.mac]));
+  macs(): ReadonlyMap<string, string> {
+    return this.views().macs;
+  }
+
+  /** The MACs of every watched interface. */
+  ourMacs(): ReadonlySet<string> {
+    return this.views().ours;
+  }
+
+  private views(): NonNullable<Links['view']> {
+    if (!this.view) {
+      const macs = new Map([...this.open].map(([n, o]) => [n, o.mac]));
+      this.view = { names: Object.freeze([...macs.keys()].sort()), macs, ours: new Set(macs.values()) };
+    }
+    return this.view;
   }
 
   has(ifname: string): boolean {
@@ -163,6 +181,7 @@ export class Links {
   close(): void {
     for (const o of this.open.values()) this.closeSocket(o);
     this.open.clear();
+    this.view = undefined;
   }
 }
 

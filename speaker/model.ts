@@ -70,13 +70,12 @@ export interface SpeakerModel {
  * selects the node: then the node is not eligible anyway).
  */
 export function interfacesOn(ann: IpAnnouncement, node: string): string[] | undefined {
-  const out = new Set<string>();
-  let any = false;
+  let out: Set<string> | undefined; // made only when an advertisement names interfaces: most name none
   for (const ad of ann.ads) {
     if (!ad.nodes.includes(node)) continue;
     if (ad.interfaces === undefined) return undefined;
-    any = true;
+    out ??= new Set();
     for (const i of ad.interfaces) out.add(i);
   }
-  return any ? [...out].sort() : undefined;
+  return out ? [...out].sort() : undefined;
 }

@@ -85,7 +85,7 @@ export function macFromBytes(buf: Buffer, off: number): string {
 }
 
 function parseFamily(ip: string, family: 'IPv4' | 'IPv6'): bigint {
-  const a = parseIP(ip);
+  const a = parseIpText(ip)?.addr; // memoised: frames for the same IPs are built again and again
   if (!a) throw new FrameError('InvalidIp', `"${ip}" is not an IP address`);
   if (a.family !== family) throw new FrameError('WrongFamily', `"${ip}" is not an ${family} address`);
   return a.value;
