@@ -8,8 +8,7 @@
  * afterAll is the normal path, and a process exit hook SIGKILLs whatever is left.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, type WriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   CoreV1Api,
@@ -22,6 +21,7 @@ import {
 } from '@kubernetes/client-node';
 import { CONTROLLER_NODE_FLAGS } from '../../controller/launch.js';
 import { uniqueName } from './kube.js';
+import { logDir } from './log-dirs.js';
 
 const repoRoot = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 const mainJs = join(repoRoot, 'dist', 'controller', 'main.js');
@@ -69,7 +69,7 @@ export interface StartOptions {
 export function startController(o: StartOptions): ControllerHandle {
   if (!existsSync(mainJs)) throw new Error(`${mainJs} missing: run "npm run -s build" first`);
   hookExit();
-  const dir = mkdtempSync(join(tmpdir(), `${o.name ?? 'heraldlb-controller'}-`));
+  const dir = logDir(o.name ?? 'heraldlb-controller');
   const logFile = join(dir, 'controller.log');
   const file: WriteStream = createWriteStream(logFile);
   const argv = [...CONTROLLER_NODE_FLAGS, mainJs, '--kubeconfig', o.kubeconfig, ...(o.args ?? [])];
