@@ -36,6 +36,7 @@ import { liveSpeakers, PresenceLease } from './presence.js';
 import { Prober } from './prober.js';
 import { ReplanScheduler } from './replan-scheduler.js';
 import { respond } from './responder.js';
+import { sameList } from './reuse.js';
 import { type ServiceEvents, speakerServiceEvents } from './service-events.js';
 import { parseSpeakerModel } from './translate.js';
 
@@ -65,6 +66,9 @@ export class SpeakerApp {
   private plan: ReadonlyMap<string, Ownership> = new Map();
   // the last replan's model: handed back to translate, which returns it when nothing changed
   private model?: SpeakerModel;
+  // the model's IPs, and the problems last logged (logged again only when they change)
+  private assigned: ReadonlySet<string> = new Set();
+  private problemsLogged: readonly string[] = [];
   private lastLive: ReadonlySet<string> = new Set();
   private readonly ranks = new RankCache();
   private stopping = false;
@@ -86,7 +90,12 @@ export class SpeakerApp {
       onError: (err) => log.error({ err }, 'replan failed; keeping what is announced'),
     });
     this.caches = new SpeakerCaches(conn, o.namespace, clock, log);
-    this.prober = new Prober({ send: (ifname, frames) => this.links.send(ifname, frames) });
+    this.prober = new Prober({
+      send: (ifname, frames) => this.links.send(ifname, frames),
+      // A self-probe lost is sent again in 2 s; a conflict probe lost looks like silence.
+      onShort: (ifname, sent, wanted) =>
+        log.warn({ interface: ifname, sent, wanted }, 'probe frames not sent: the interface queue is full'),
+    });
     this.holdDown = new HoldDown(o.holdDownMs, { self: o.nodeName, selfExtraMs: 1000 });
     this.membership = new Membership({
       node: o.nodeName,
@@ -271,8 +280,11 @@ export class SpeakerApp {
     );
     const modelChanged = model !== this.model;
     this.model = model;
-    if (modelChanged) {
+    if (!sameList(problems, this.problemsLogged)) {
+      this.problemsLogged = problems;
       for (const p of problems) this.log.debug({ problem: p }, 'model problem');
+    }
+    if (modelChanged) {
       if (model.nodes !== this.peersOf) {
         this.peersOf = model.nodes;
         this.membership.setPeers(
@@ -292,12 +304,17 @@ export class SpeakerApp {
       this.ranks.retain(model.ips.map((i) => i.ip));
       // Only assigned IPs are remembered: one released and later given to another Service is a
       // first announcement again (conflict-probed), and the set stays bounded by the pools.
-      const assigned = new Set(model.ips.map((i) => i.ip));
-      for (const ip of this.announcedBefore) if (!assigned.has(ip)) this.announcedBefore.delete(ip);
+      this.assigned = new Set(model.ips.map((i) => i.ip));
+      for (const ip of this.announcedBefore) if (!this.assigned.has(ip)) this.announcedBefore.delete(ip);
     }
     const plan = planOwnership(model, live, held, this.ranks.rank, this.plan);
+    // A status object may still name an IP that was released (until its writer removes it):
+    // only assigned IPs count, or a released IP given to a new Service would skip its probe.
     for (const a of this.caches.announcements.list())
-      for (const ip of a.status?.ips ?? []) this.announcedBefore.add(canonicalIp(ip) ?? ip);
+      for (const text of a.status?.ips ?? []) {
+        const ip = canonicalIp(text) ?? text;
+        if (this.assigned.has(ip)) this.announcedBefore.add(ip);
+      }
     // Each plan once (a plan handed back unchanged was counted when it was new); its IPs that
     // another node owns are none of ours in it, so counting them now decides nothing below.
     if (plan !== this.plan)

@@ -26,6 +26,7 @@ export interface Ownership {
 /** What a plan was computed from, to hand it back when a replan's inputs are the same. */
 interface PlannedFrom {
   model: SpeakerModel;
+  rankOf: RankFn;
   live: string[];
   holdDown: string[];
 }
@@ -46,11 +47,12 @@ export function planOwnership(
   rankOf: RankFn = rank,
   prev?: ReadonlyMap<string, Ownership>,
 ): ReadonlyMap<string /* ip */, Ownership> {
-  const inputs = { model, live: sortedOf(live), holdDown: sortedOf(holdDown) };
+  const inputs = { model, rankOf, live: sortedOf(live), holdDown: sortedOf(holdDown) };
   const last = prev && plannedFrom.get(prev);
   if (
     prev &&
     last?.model === model &&
+    last.rankOf === rankOf &&
     sameList(last.live, inputs.live) &&
     sameList(last.holdDown, inputs.holdDown)
   )

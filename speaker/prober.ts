@@ -15,8 +15,10 @@ import { arpProbe, nsProbe } from './frame.js';
 const MAX_FRAMES = 4096;
 
 export interface ProberDeps {
-  /** Sends frames out of one interface (one sendmmsg per batch). */
-  send: (ifname: string, frames: readonly Buffer[]) => void;
+  /** Sends frames out of one interface (one sendmmsg per 64); returns how many went out. */
+  send: (ifname: string, frames: readonly Buffer[]) => number;
+  /** Some of a batch did not go out (the interface's queue was full): they are not retried. */
+  onShort?: (ifname: string, sent: number, wanted: number) => void;
   /** Defers the flush to the end of this turn (queueMicrotask in the speaker). */
   defer?: (fn: () => void) => void;
 }
@@ -62,6 +64,9 @@ export class Prober {
     this.flushing = false;
     const q = this.queued;
     this.queued = new Map();
-    for (const [ifname, frames] of q) this.d.send(ifname, frames);
+    for (const [ifname, frames] of q) {
+      const sent = this.d.send(ifname, frames);
+      if (sent < frames.length) this.d.onShort?.(ifname, sent, frames.length);
+    }
   }
 }

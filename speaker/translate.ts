@@ -322,7 +322,8 @@ function sameObjects(a: SpeakerObjects, b: SpeakerObjects): boolean {
  * `prev`: the model this returned last time, if any. The result is always equal to a fresh
  * translation; `prev` only lets it be the same object where nothing changed (reuse.ts): `prev`
  * itself when the objects are the very ones it was built from (an informer replaces an object
- * on every update, so identity is a sound test) or when the new model equals it.
+ * on every update, so identity is a sound test) or when the new model equals it. Objects and
+ * the arrays holding them are read as immutable: one edited in place is not seen as changed.
  */
 export function parseSpeakerModel(
   objs: SpeakerObjects,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadConnection, OneServerAgent } from '../../kube/connection.js';
 import { kubeconfigYaml } from '../../lab/pki.js';
 
@@ -161,7 +161,13 @@ describe('OneServerAgent', () => {
     const first = agent.getName(opts);
     expect(first).toBe(plain.getName({ ...req, ...plain.options }));
     expect(first).toContain('CA CA'); // the TLS material is part of Node's key
-    expect(agent.getName({ ...opts })).toBe(first);
+    const computed = vi.spyOn(https.Agent.prototype, 'getName');
+    try {
+      for (let i = 0; i < 5; i++) expect(agent.getName({ ...opts })).toBe(first);
+      expect(computed).not.toHaveBeenCalled(); // served from the cache, not rebuilt
+    } finally {
+      computed.mockRestore();
+    }
   });
 
   it('tells servers apart', () => {

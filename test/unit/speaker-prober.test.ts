@@ -9,7 +9,10 @@ function harness() {
   const sent: { ifname: string; frames: readonly Buffer[] }[] = [];
   const deferred: (() => void)[] = [];
   const p = new Prober({
-    send: (ifname, frames) => sent.push({ ifname, frames }),
+    send: (ifname, frames) => {
+      sent.push({ ifname, frames });
+      return frames.length;
+    },
     defer: (fn) => deferred.push(fn),
   });
   const turn = () => {
@@ -70,5 +73,20 @@ describe('Prober', () => {
     expect(deferred).toHaveLength(0);
     turn();
     expect(sent).toEqual([]);
+  });
+
+  it('reports a batch the interface did not take whole', () => {
+    const short: [string, number, number][] = [];
+    const deferred: (() => void)[] = [];
+    const p = new Prober({
+      send: (_, frames) => Math.min(frames.length, 2),
+      onShort: (ifname, sent, wanted) => short.push([ifname, sent, wanted]),
+      defer: (fn) => deferred.push(fn),
+    });
+    for (const ip of ['192.0.2.1', '192.0.2.2']) p.probe(ip, [['eth0', MAC]]);
+    for (const fn of deferred.splice(0)) fn();
+    for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) p.probe(ip, [['eth0', MAC]]);
+    for (const fn of deferred.splice(0)) fn();
+    expect(short).toEqual([['eth0', 2, 3]]);
   });
 });
