@@ -7,6 +7,7 @@ import { expect, it } from 'vitest';
 import type { ClusterDriver } from '../../support/cluster-driver.js';
 import {
   advertise,
+  announcers,
   answeringMacs,
   api,
   deleteService,
@@ -204,6 +205,46 @@ export function speakerScenarios(env: SuiteEnv): void {
     } finally {
       await d.client('ip', 'addr', 'del', `${foreign}/32`, 'dev', 'eth0');
       await deleteService(a(), 'conflict');
+    }
+  });
+
+  it('an IP released and given to another Service is probed again: a foreign host holding it meanwhile is an IPConflict', async () => {
+    const foreign = env.foreignIp;
+    const { owner } = await fresh('released', { ip: foreign });
+    expect(await answeringMacs(d, foreign)).toEqual([d.macOf(owner)]);
+    await deleteService(a(), 'released');
+    // Until its status object is gone the speaker has seen the release through to the end.
+    await until(
+      'the released IP unannounced',
+      async () => ((await announcers(a(), 'released')).length === 0 ? true : undefined),
+      15_000,
+    );
+    const clientMac = (await d.client('cat', '/sys/class/net/eth0/address')).stdout.trim();
+    await d.client('ip', 'addr', 'add', `${foreign}/32`, 'dev', 'eth0');
+    try {
+      await service(a(), 'reassigned', { pool: env.pool, ip: foreign });
+      await ipOf(a(), 'reassigned');
+      const core = d.kube().makeApiClient(CoreV1Api);
+      const ev = await until(
+        'IPConflict Event on the new Service',
+        async () =>
+          (await core.listNamespacedEvent({ namespace: 'default' })).items.find(
+            (e) => e.reason === 'IPConflict' && e.involvedObject.name === 'reassigned',
+          ),
+        10_000,
+        250,
+      );
+      expect(ev.message).toContain(clientMac);
+      expect(await answeringMacs(d, foreign, 2)).toEqual([]);
+      // Probed before it was announced, not caught by a self-probe after: no speaker announced
+      // it at all (an announcement is a gratuitous ARP that moves the LAN's caches to us).
+      const announcing = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter(
+        (e) => e.reason === 'Announcing' && e.involvedObject.name === 'reassigned',
+      );
+      expect(announcing.map((e) => e.message)).toEqual([]);
+    } finally {
+      await d.client('ip', 'addr', 'del', `${foreign}/32`, 'dev', 'eth0');
+      await deleteService(a(), 'reassigned');
     }
   });
   // Last: a healed node's watches may stay half-open for a while (up to ~35 s) before its
