@@ -182,30 +182,39 @@ export function speakerScenarios(env: SuiteEnv): void {
     await deleteService(a(), 'apidown');
   });
 
+  // The client namespace, a host that is no speaker, holds `ip` while `fn` runs (given the
+  // client's MAC); after, the address goes and so does the Service `svc` the test made.
+  async function foreignHostHolding(ip: string, svc: string, fn: (mac: string) => Promise<void>) {
+    const mac = (await d.client('cat', '/sys/class/net/eth0/address')).stdout.trim();
+    await d.client('ip', 'addr', 'add', `${ip}/32`, 'dev', 'eth0');
+    try {
+      await fn(mac);
+    } finally {
+      await d.client('ip', 'addr', 'del', `${ip}/32`, 'dev', 'eth0');
+      await deleteService(a(), svc);
+    }
+  }
+
+  async function eventsOn(svc: string, reason: string) {
+    const core = d.kube().makeApiClient(CoreV1Api);
+    return (await core.listNamespacedEvent({ namespace: 'default' })).items.filter(
+      (e) => e.reason === reason && e.involvedObject.name === svc,
+    );
+  }
+
+  const conflictEvent = (svc: string) =>
+    until(`IPConflict Event on ${svc}`, async () => (await eventsOn(svc, 'IPConflict'))[0], 10_000, 250);
+
   it('a foreign host holding a pool IP: not announced, an IPConflict Warning names its MAC', async () => {
     const foreign = env.foreignIp;
-    const clientMac = (await d.client('cat', '/sys/class/net/eth0/address')).stdout.trim();
-    await d.client('ip', 'addr', 'add', `${foreign}/32`, 'dev', 'eth0');
-    try {
+    await foreignHostHolding(foreign, 'conflict', async (clientMac) => {
       await service(a(), 'conflict', { pool: env.pool, ip: foreign });
       await ipOf(a(), 'conflict');
-      const core = d.kube().makeApiClient(CoreV1Api);
-      const ev = await until(
-        'IPConflict Event',
-        async () =>
-          (await core.listNamespacedEvent({ namespace: 'default' })).items.find(
-            (e) => e.reason === 'IPConflict' && e.involvedObject.name === 'conflict',
-          ),
-        10_000,
-        250,
-      );
+      const ev = await conflictEvent('conflict');
       expect(ev.type).toBe('Warning');
       expect(ev.message).toContain(clientMac);
       expect(await answeringMacs(d, foreign, 2)).toEqual([]); // the client itself does not arping itself
-    } finally {
-      await d.client('ip', 'addr', 'del', `${foreign}/32`, 'dev', 'eth0');
-      await deleteService(a(), 'conflict');
-    }
+    });
   });
 
   it('an IP released and given to another Service is probed again: a foreign host holding it meanwhile is an IPConflict', async () => {
@@ -219,33 +228,15 @@ export function speakerScenarios(env: SuiteEnv): void {
       async () => ((await announcers(a(), 'released')).length === 0 ? true : undefined),
       15_000,
     );
-    const clientMac = (await d.client('cat', '/sys/class/net/eth0/address')).stdout.trim();
-    await d.client('ip', 'addr', 'add', `${foreign}/32`, 'dev', 'eth0');
-    try {
+    await foreignHostHolding(foreign, 'reassigned', async (clientMac) => {
       await service(a(), 'reassigned', { pool: env.pool, ip: foreign });
       await ipOf(a(), 'reassigned');
-      const core = d.kube().makeApiClient(CoreV1Api);
-      const ev = await until(
-        'IPConflict Event on the new Service',
-        async () =>
-          (await core.listNamespacedEvent({ namespace: 'default' })).items.find(
-            (e) => e.reason === 'IPConflict' && e.involvedObject.name === 'reassigned',
-          ),
-        10_000,
-        250,
-      );
-      expect(ev.message).toContain(clientMac);
+      expect((await conflictEvent('reassigned')).message).toContain(clientMac);
       expect(await answeringMacs(d, foreign, 2)).toEqual([]);
       // Probed before it was announced, not caught by a self-probe after: no speaker announced
       // it at all (an announcement is a gratuitous ARP that moves the LAN's caches to us).
-      const announcing = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter(
-        (e) => e.reason === 'Announcing' && e.involvedObject.name === 'reassigned',
-      );
-      expect(announcing.map((e) => e.message)).toEqual([]);
-    } finally {
-      await d.client('ip', 'addr', 'del', `${foreign}/32`, 'dev', 'eth0');
-      await deleteService(a(), 'reassigned');
-    }
+      expect((await eventsOn('reassigned', 'Announcing')).map((e) => e.message)).toEqual([]);
+    });
   });
   // Last: a healed node's watches may stay half-open for a while (up to ~35 s) before its
   // view catches up; later scenarios must not depend on that.
