@@ -29,6 +29,15 @@ const cached = join(process.env.HOME ?? '/root', '.cache', 'heraldlb', 'node-24'
 const node24 = process.env.HERALDLB_NODE24 || (existsSync(cached) ? cached : '');
 const ready24 =
   ready && refuseOrWarn('link on node24', node24 ? [] : ['no Node 24 binary: run lab/bin/node24.sh']);
+// The committed arm64 prebuild, on Node 24 for arm64 under qemu-user (lab/bin/node24-arm64.sh):
+// the file a Raspberry Pi loads, loaded and answering here.
+const nodeArm64 = process.env.HERALDLB_NODE24_ARM64 ?? '';
+const readyArm64 =
+  ready &&
+  refuseOrWarn(
+    'link on arm64',
+    nodeArm64 ? [] : ['no arm64 Node: HERALDLB_NODE24_ARM64=$(bash lab/bin/node24-arm64.sh)'],
+  );
 
 /** A frame (hex) -> its bytes, ARP fields by offset (Ethernet + ARP, RFC 826). */
 const frameOf = (e: AgentEvent): Buffer => Buffer.from(String(e.hex), 'hex');
@@ -104,6 +113,28 @@ describe.runIf(ready)('AF_PACKET link socket', () => {
       await on24.stop();
     }
   });
+
+  it.runIf(readyArm64)(
+    'the arm64 prebuild answers from its reader thread on Node 24 arm64 (qemu-user)',
+    async () => {
+      const onArm = new LinkAgent(
+        pair.a,
+        ['veth0', '--respond', VIP, '--mac', pair.macA, '--native'],
+        nodeArm64,
+      );
+      try {
+        await onArm.waitFor((e) => e.ev === 'open', 60_000); // an emulated Node starts in ~1 s, more when busy
+        const out = await arping(pair.b, VIP, 3);
+        expect(out).toMatch(new RegExp(`reply from ${VIP.replaceAll('.', '\\.')} \\[${pair.macA}\\]`, 'i'));
+        onArm.command({ op: 'stats' });
+        const st = await onArm.waitFor((e) => e.ev === 'stats', 20_000);
+        expect(st.answered).toBeGreaterThanOrEqual(3); // the native fast path, not JS, replied
+        expect(st.sent).toBe(0);
+      } finally {
+        await onArm.stop();
+      }
+    },
+  );
 
   it('delivers arping requests, and a reply crafted here makes arping see our MAC', async () => {
     const from = agent.events.length;
