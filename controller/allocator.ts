@@ -28,6 +28,9 @@
  *   gives it up (its ports, key, traffic policy or selector): live, by comparing with the model
  *   it was admitted with; after a restart, by the sharing fingerprint in its annotation. When
  *   neither or both changed, the earlier-created (then lower key) keeps it.
+ * - A holder whose own sharing change failed (it keeps its IP under its old admission) takes no
+ *   new sharers until the change succeeds (holdings.ts unsettled()): live only its old model
+ *   is known, after a restart only its new one, so neither may decide by it.
  * - Auto allocation: candidate pools in priority-then-name order, a same-key shared IP first
  *   (lowest candidate pool, then lowest IP), else the lowest free address. Each family is
  *   chosen independently, so a dual-stack Service may draw from two pools.
@@ -48,7 +51,7 @@ import { type Failure, type PickContext, pick } from './picker.js';
 import { PoolIndex } from './pool-index.js';
 import type { PoolModel } from './pools.js';
 import type { ServiceModel } from './service.js';
-import { canShare } from './sharing.js';
+import { canShare, joinable } from './sharing.js';
 
 export type { Failure, ReasonCode } from './picker.js';
 
@@ -264,7 +267,7 @@ export class Allocator {
     const pool = this.poolName(a);
     if (!req && svc.requestedPool !== undefined && pool !== svc.requestedPool) return undefined;
     const others = this.holdings.others(svc.key, family, a.value);
-    if (!others.every((k) => canShare(svc, this.modelOf(k)))) return undefined;
+    if (!others.every((k) => joinable(svc, this.holdings.get(k) as Holding))) return undefined;
     return { value: a.value, from: pool };
   }
 
@@ -299,6 +302,9 @@ export class Allocator {
       if (keep.size > 0) this.holdings.commit(cur.model, keep, cur.admitted);
       else this.holdings.release(svc.key);
     }
+    // What it keeps stays under its old admission; until a change succeeds, it takes no new
+    // sharers if it now asks to share differently (holdings.ts unsettled()).
+    this.holdings.markPending(svc.key, svc.sharing);
     const after = this.holdings.get(svc.key);
     return { ok: false, ...f, held: this.held(svc.key, svc), admitted: after?.admitted ?? '' };
   }

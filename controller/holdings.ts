@@ -6,7 +6,7 @@
  * Exported API:
  *   interface Hold { value, from }        one held address and the pool it was drawn from
  *   class Holds                           at most one Hold per family
- *   interface Holding { model, admitted, ips }
+ *   interface Holding { model, admitted, ips, pending? };  unsettled(holding) -> boolean
  *   class Holdings(index)                 get/has/entries, holdersAt, others, sharingGroup,
  *                                         commit(model, ips, admitted), release(key), reindex(index)
  */
@@ -60,6 +60,21 @@ export interface Holding {
    */
   readonly admitted: string;
   readonly ips: Holds;
+  /**
+   * The sharing fingerprint of the Service as it is now, when its last assign failed and left
+   * it holding what `model` was admitted with (allocator.ts fail()); undefined otherwise.
+   */
+  readonly pending?: string;
+}
+
+/**
+ * Whether a holder's sharing change is not in effect yet: its Service now asks to share
+ * differently than it was admitted. Such a holder takes no new sharers until its change is
+ * admitted — the running controller knows only its old model, a restarted one only its new
+ * model and old fingerprint, and both must decide alike (test/unit/allocator.properties.test.ts).
+ */
+export function unsettled(h: Holding): boolean {
+  return (h.pending ?? h.model.sharing) !== h.admitted;
 }
 
 export class Holdings {
@@ -107,6 +122,12 @@ export class Holdings {
     const h = this.holders[family].get(value);
     if (h === undefined || h === key) return [];
     return typeof h === 'string' ? [h] : h.filter((k) => k !== key);
+  }
+
+  /** Notes that `key`'s Service now has sharing fingerprint `sharing` while its holding stays. */
+  markPending(key: string, sharing: string): void {
+    const cur = this.services.get(key);
+    if (cur) this.services.set(key, { ...cur, pending: sharing === cur.admitted ? undefined : sharing });
   }
 
   /** Keys of the Services holding something under this sharing key. */

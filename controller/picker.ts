@@ -10,11 +10,11 @@
  */
 import { type Address, type Family, formatIP } from '../api/addresses.js';
 import type { Labels } from '../api/selectors.js';
-import type { Hold, Holdings } from './holdings.js';
+import { type Hold, type Holding, type Holdings, unsettled } from './holdings.js';
 import type { PoolIndex, PoolState } from './pool-index.js';
 import { poolAllows } from './pools.js';
 import type { ServiceModel } from './service.js';
-import { canShare, whyNotShare } from './sharing.js';
+import { joinable, whyNotShare } from './sharing.js';
 
 export type ReasonCode =
   | 'InvalidRequest' // malformed or contradictory annotation / spec.loadBalancerIP
@@ -71,7 +71,10 @@ function pickRequested(ctx: PickContext, svc: ServiceModel, req: Address, ns: La
     .others(svc.key, family, req.value)
     .sort()
     .flatMap((k) => {
-      const why = whyNotShare(svc, (holdings.get(k) as { model: ServiceModel }).model);
+      const h = holdings.get(k) as Holding;
+      const why =
+        whyNotShare(svc, h.model) ??
+        (unsettled(h) ? 'its own allow-shared-ip change is not admitted yet' : undefined);
       return why ? [`${k} (${why})`] : [];
     });
   if (blockers.length > 0) {
@@ -129,7 +132,7 @@ function sharedIP(ctx: PickContext, svc: ServiceModel, family: Family, cands: re
     const rank = cands.indexOf(st);
     if (rank < 0 || (best && (best.rank < rank || (best.rank === rank && best.value <= value)))) continue;
     const others = holdings.others(svc.key, family, value);
-    if (others.every((o) => canShare(svc, (holdings.get(o) as { model: ServiceModel }).model))) {
+    if (others.every((o) => joinable(svc, holdings.get(o) as Holding))) {
       best = { rank, value, from: st.model.name };
     }
   }

@@ -8,8 +8,11 @@
  *                                      identical spec.selector (so every node that announces the IP
  *                                      for one has endpoints for the other)
  *   whyNotShare(a, b) -> string | undefined   the reason in words, for Events
+ *   joinable(svc, holder) -> boolean   svc may join an IP's holder: canShare with the model it
+ *                                      was admitted with, and no sharing change of its pending
  */
 import { sameLabels } from '../api/selectors.js';
+import { type Holding, unsettled } from './holdings.js';
 import type { ServiceModel } from './service.js';
 
 type Sharable = Pick<ServiceModel, 'key' | 'sharingKey' | 'ports' | 'trafficPolicy' | 'selector'>;
@@ -34,4 +37,12 @@ export function whyNotShare(a: Sharable, b: Sharable): string | undefined {
   if (portsOverlap(a, b)) return 'their ports overlap';
   if (a.trafficPolicy !== b.trafficPolicy) return 'their externalTrafficPolicy differs';
   return 'externalTrafficPolicy is Local and their selectors differ';
+}
+
+/**
+ * Whether `svc` may take an IP `holder` holds. A holder whose own sharing change is not admitted
+ * yet takes no one (holdings.ts unsettled()): what it could share by is not settled.
+ */
+export function joinable(svc: Sharable, holder: Holding): boolean {
+  return canShare(svc, holder.model) && !unsettled(holder);
 }

@@ -338,6 +338,39 @@ describe('allocator properties, with every answer written back as the Service st
     );
   });
 
+  it('a holder whose sharing change failed takes no new sharers, live and after a restart, until it succeeds', () => {
+    // Found by the property below (seed 548350133): live refused b, a restarted controller let
+    // b share a's IP by a's new key, which a itself had not been admitted with.
+    const a0: Op = { op: 'assign', name: 'a', o: { ips: '203.0.113.1' } };
+    const aChange: Op = {
+      op: 'assign',
+      name: 'a',
+      o: { share: 'k1', local: { app: 'y' }, ips: '198.51.100.1', pool: 'p1' },
+    };
+    const b: Op = {
+      op: 'assign',
+      name: 'b',
+      o: { share: 'k1', ports: [443], local: { app: 'y' }, ips: '203.0.113.1' },
+    };
+    const w = new World();
+    w.apply(a0);
+    expect(w.apply(aChange)?.ok).toBe(false); // a keeps 203.0.113.1 under its old admission
+    const restarted = new Allocator();
+    restarted.setPools(parsePools(w.pools).pools);
+    restarted.restore(w.model('a'));
+    restarted.assign(w.model('a'));
+    w.svcs.set('b', { status: [], o: b.op === 'assign' ? b.o : {} });
+    for (const r of [w.live.assign(w.model('b')), restarted.assign(w.model('b'))]) {
+      expect(r.ok).toBe(false);
+      expect(r.ok ? '' : r.reason).toBe('IPInUse');
+    }
+    // a's change admitted (it asks for what it holds, under k1): now b may share.
+    expect(
+      w.apply({ op: 'assign', name: 'a', o: { share: 'k1', local: { app: 'y' }, ips: '203.0.113.1' } })?.ok,
+    ).toBe(true);
+    expect(ipsOf(w.apply(b) as AssignResult)).toEqual([['203.0.113.1', 'p1']]);
+  });
+
   it('restore then assign equals live assign (a restart decides what the running controller would)', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 40 }), fc.integer(), (ops, seed) => {
