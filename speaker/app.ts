@@ -284,22 +284,15 @@ export class SpeakerApp {
       this.problemsLogged = problems;
       for (const p of problems) this.log.debug({ problem: p }, 'model problem');
     }
-    if (modelChanged) {
-      if (model.nodes !== this.peersOf) {
-        this.peersOf = model.nodes;
-        this.membership.setPeers(
-          [...model.nodes.values()]
-            .filter((n) => n.name !== this.o.nodeName)
-            .flatMap((n) => n.internalIPs.map((address) => ({ node: n.name, address }))),
-        );
-      }
+    // reuse.ts hands back the same node facts while they are equal: peers are sent on a change.
+    if (model.nodes !== this.peersOf) {
+      this.peersOf = model.nodes;
+      this.membership.setPeers(
+        [...model.nodes.values()]
+          .filter((n) => n.name !== this.o.nodeName)
+          .flatMap((n) => n.internalIPs.map((address) => ({ node: n.name, address }))),
+      );
     }
-    const now = this.clock.now();
-    const live = this.live();
-    this.lastLive = live;
-    this.holdDown.observe(live, now);
-    const held = this.holdDown.inHoldDown(now);
-    this.armHoldTimer(now);
     if (modelChanged) {
       this.ranks.retain(model.ips.map((i) => i.ip));
       // Only assigned IPs are remembered: one released and later given to another Service is a
@@ -307,6 +300,12 @@ export class SpeakerApp {
       this.assigned = new Set(model.ips.map((i) => i.ip));
       for (const ip of this.announcedBefore) if (!this.assigned.has(ip)) this.announcedBefore.delete(ip);
     }
+    const now = this.clock.now();
+    const live = this.live();
+    this.lastLive = live;
+    this.holdDown.observe(live, now);
+    const held = this.holdDown.inHoldDown(now);
+    this.armHoldTimer(now);
     const plan = planOwnership(model, live, held, this.ranks.rank, this.plan);
     // A status object may still name an IP that was released (until its writer removes it):
     // only assigned IPs count, or a released IP given to a new Service would skip its probe.

@@ -6,6 +6,7 @@
  */
 import { interfacesOn } from './model.js';
 import type { Ownership } from './plan.js';
+import { sameList } from './reuse.js';
 
 export interface OwnedIp {
   ip: string;
@@ -59,9 +60,6 @@ export interface Transition {
   /** IPs still ours whose Services or interfaces changed. */
   changed: OwnedIp[];
 }
-
-const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
-  a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]));
 
 export function transition(
   before: ReadonlyMap<string, OwnedIp>,
